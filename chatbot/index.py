@@ -1,0 +1,529 @@
+"""The saved index: FAISS vectors, a JSON-lines docstore and a JSON manifest, versioned.
+
+Layout of an index folder::
+
+    index/
+      CURRENT                 name of the live version (switched with an atomic rename)
+      versions/v-<time>-<id>/
+        manifest.json         schema, model, chunking, articles (sha256, chunk ids), checksums
+        chunks.jsonl          one chunk per line, in vector order
+        vectors.faiss         the FAISS index (inner product on normalised vectors)
+
+A new version is written to a temporary folder, synced, renamed into ``versions/``, and
+only then named in ``CURRENT``; a reader therefore sees the old version or the new one,
+never a half-written one, and a process killed at any moment leaves the last good version.
+Nothing here uses pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from chatbot.chunking import Chunk, ChunkingConfig, chunk_article
+from chatbot.corpus import Article, CorpusLoad
+from chatbot.embedding import Embedder
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+VERSIONS = "versions"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.faiss"
+
+_README = """\
+# Index folder
+
+Built by `chatbot index`; not tracked by git. Do not edit by hand.
+
+- `CURRENT` names the live version under `versions/`. A new version is written aside and
+  switched in by renaming `CURRENT`, so readers never see a half-written index.
+- `versions/v-*/manifest.json`: schema version, embedding model and dimension, chunking
+  settings, each article's sha256 and chunk ids, build time, library versions, checksums.
+- `versions/v-*/chunks.jsonl`: the chunks (text, section, character offsets), in vector order.
+- `versions/v-*/vectors.faiss`: the FAISS inner-product index of the normalised vectors.
+
+Delete the folder and run `chatbot index` to build it again.
+"""
+
+
+class IndexError(RuntimeError):
+    """The index is missing, unreadable, or cannot be used with the current settings."""
+
+
+class IndexNotFoundError(IndexError):
+    pass
+
+
+class IndexMismatchError(IndexError):
+    """The index was built with another schema, model or dimension: it must be rebuilt."""
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """What the manifest keeps of each indexed article."""
+
+    id: str
+    title: str
+    sha256: str
+    source: str
+    meta: Mapping[str, Any]
+    chunk_ids: tuple[str, ...]
+    indexed_at: str
+
+
+@dataclass
+class Index:
+    """A loaded index version: chunks in vector order, their articles, and the FAISS index."""
+
+    path: Path
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    articles: dict[str, ArticleRecord]
+    faiss_index: Any
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"]["name"])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["model"]["dimension"])
+
+    @property
+    def built_at(self) -> str:
+        return str(self.manifest["built_at"])
+
+    @property
+    def version(self) -> str:
+        return self.path.name
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """The ``k`` chunks nearest to a normalised query vector, best first."""
+        if not self.chunks or k <= 0:
+            return []
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        if query.shape[1] != self.dimension:
+            raise IndexMismatchError(
+                f"query vector has {query.shape[1]} dimensions, the index {self.dimension}"
+            )
+        scores, rows = self.faiss_index.search(query, min(k, len(self.chunks)))
+        return [
+            (self.chunks[int(r)], float(s))
+            for r, s in zip(rows[0], scores[0], strict=True)
+            if r >= 0
+        ]
+
+    def vectors(self) -> np.ndarray:
+        """All stored vectors, row ``i`` belonging to ``chunks[i]``."""
+        n = len(self.chunks)
+        if n == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.asarray(self.faiss_index.reconstruct_n(0, n), dtype=np.float32)
+
+
+@dataclass
+class IndexReport:
+    """What one ``update_index`` call did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    articles: int = 0
+    chunks: int = 0
+    embedded_chunks: int = 0
+    reused_chunks: int = 0
+    version: str = ""
+    kept_previous: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def current_version(index_dir: Path) -> Path:
+    """The folder of the live version.
+
+    Raises:
+        IndexNotFoundError: no index has been built in ``index_dir``.
+    """
+    index_dir = Path(index_dir)
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise IndexNotFoundError(
+            f"no index in {index_dir}; build one with `chatbot index --index {index_dir}`"
+        ) from None
+    if not name or "/" in name or name.startswith("."):
+        raise IndexError(f"{index_dir / CURRENT} is damaged; run `chatbot index --rebuild`")
+    return index_dir / VERSIONS / name
+
+
+def load_index(index_dir: Path, *, model: str | None = None, verify: bool = True) -> Index:
+    """Load the live version of the index in ``index_dir``.
+
+    Args:
+        index_dir: the index folder.
+        model: when given, the embedding model the caller will query with; an index built
+            with another model is refused.
+        verify: check the files against the checksums in the manifest.
+
+    Raises:
+        IndexNotFoundError: there is no index.
+        IndexMismatchError: built with another schema or model; re-index.
+        IndexError: the files are damaged.
+    """
+    path = current_version(index_dir)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexError(
+            f"cannot read {path / MANIFEST} ({exc}); run `chatbot index --rebuild`"
+        ) from exc
+    schema = manifest.get("schema_version")
+    if schema != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"the index in {index_dir} has schema version {schema}, this program reads "
+            f"version {SCHEMA_VERSION}; re-index with `chatbot index --rebuild`"
+        )
+    built_with = manifest["model"]["name"]
+    if model is not None and built_with != model:
+        raise IndexMismatchError(
+            f"the index in {index_dir} was built with the embedding model {built_with!r}, "
+            f"but the settings name {model!r}; re-index with `chatbot index --rebuild` "
+            "(or set CHATBOT_EMBEDDING_MODEL back)"
+        )
+    if verify:
+        for name, expected in manifest["checksums"].items():
+            if _sha256_file(path / name) != expected:
+                raise IndexError(
+                    f"{path / name} does not match its checksum; run `chatbot index --rebuild`"
+                )
+    chunks = [Chunk(**json.loads(line)) for line in _read_lines(path / CHUNKS)]
+    vectors = faiss.read_index(str(path / VECTORS))
+    if vectors.ntotal != len(chunks) or vectors.d != manifest["model"]["dimension"]:
+        raise IndexError(f"{path} is inconsistent; run `chatbot index --rebuild`")
+    articles = {
+        a["id"]: ArticleRecord(**{**a, "chunk_ids": tuple(a["chunk_ids"])})
+        for a in manifest["articles"]
+    }
+    return Index(
+        path=path, manifest=manifest, chunks=chunks, articles=articles, faiss_index=vectors
+    )
+
+
+def _read_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield line
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def update_index(
+    corpus: CorpusLoad,
+    index_dir: Path,
+    embedder: Embedder,
+    config: ChunkingConfig,
+    *,
+    rebuild: bool = False,
+) -> IndexReport:
+    """Bring the index in ``index_dir`` up to date with ``corpus``, embedding only what changed.
+
+    Articles whose sha256 matches the manifest keep their chunks and vectors; added and
+    changed articles are chunked, and only chunks whose id (a hash of article and content)
+    is not already stored are embedded. Articles no longer in the corpus are dropped. An
+    article whose file failed to load keeps its previously indexed version.
+
+    Args:
+        corpus: the loaded corpus (articles and the files that failed).
+        index_dir: the index folder (created when missing).
+        embedder: the embedding model.
+        config: chunking settings.
+        rebuild: embed everything again, reusing no stored vector.
+
+    Raises:
+        IndexError: the corpus is empty while the index is not (pass ``rebuild`` to allow).
+        ValueError: ``config.max_tokens`` exceeds what the embedding model reads.
+    """
+    if config.max_tokens > embedder.max_tokens:
+        raise ValueError(
+            f"CHATBOT_CHUNK_MAX_TOKENS={config.max_tokens} exceeds the {embedder.max_tokens} "
+            f"word pieces that {embedder.name} reads; lower it"
+        )
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with _writer_lock(index_dir):
+        previous = _load_previous(index_dir)
+        report = IndexReport(failed=[{"path": f.path, "error": f.error} for f in corpus.failures])
+        if (
+            previous is not None
+            and previous.articles
+            and not (corpus.articles or corpus.failures or rebuild)
+        ):
+            raise IndexError(
+                f"the corpus has no articles; refusing to remove all {len(previous.articles)} "
+                "indexed articles (run with --rebuild to do so)"
+            )
+        compatible = previous is not None and _compatible(previous, embedder, config)
+        old_vectors = _vector_lookup(previous) if compatible and not rebuild else {}
+        old_records = previous.articles if previous is not None else {}
+        old_chunks = _chunks_by_article(previous) if previous is not None else {}
+
+        failed_ids = {Path(f.path).stem for f in corpus.failures}
+        records: list[ArticleRecord] = []
+        chunk_lists: list[list[Chunk]] = []
+        now = _now()
+        for article in sorted(corpus.articles, key=lambda a: a.id):
+            old = old_records.get(article.id)
+            same = old is not None and old.sha256 == article.sha256 and compatible
+            if old is None:
+                report.added.append(article.id)
+            elif old.sha256 != article.sha256:
+                report.updated.append(article.id)
+            else:
+                report.unchanged.append(article.id)
+            if same and old is not None:
+                chunks = old_chunks.get(article.id, [])
+                indexed_at = old.indexed_at
+            else:
+                chunks = _dedupe(chunk_article(article, embedder.count_tokens, config))
+                indexed_at = now
+            records.append(_record(article, chunks, indexed_at))
+            chunk_lists.append(chunks)
+        for article_id in sorted(failed_ids & set(old_records) - {a.id for a in corpus.articles}):
+            # A file that failed to load keeps what was indexed of it.
+            records.append(old_records[article_id])
+            chunk_lists.append(old_chunks.get(article_id, []))
+            report.kept_previous.append(article_id)
+        present = {r.id for r in records}
+        report.removed = sorted(set(old_records) - present)
+
+        chunks = [c for group in chunk_lists for c in group]
+        titles = {r.id: r.title for r in records}
+        todo = [i for i, c in enumerate(chunks) if c.id not in old_vectors]
+        new_vectors = embedder.embed_documents(
+            [chunks[i].embedding_text(titles[chunks[i].article_id]) for i in todo]
+        )
+        dimension = embedder.dimension
+        matrix = np.zeros((len(chunks), dimension), dtype=np.float32)
+        for row, chunk in enumerate(chunks):
+            if chunk.id in old_vectors:
+                matrix[row] = old_vectors[chunk.id]
+        if todo:
+            matrix[todo] = new_vectors
+        report.embedded_chunks = len(todo)
+        report.reused_chunks = len(chunks) - len(todo)
+        report.articles = len(records)
+        report.chunks = len(chunks)
+
+        unchanged_content = (
+            previous is not None
+            and compatible
+            and not rebuild
+            and not (report.added or report.updated or report.removed)
+        )
+        if unchanged_content and previous is not None:
+            report.version = previous.version
+            return report
+        manifest = _manifest(embedder, config, records, dimension)
+        report.version = _write_version(index_dir, manifest, chunks, matrix)
+        return report
+
+
+def _compatible(previous: Index, embedder: Embedder, config: ChunkingConfig) -> bool:
+    return (
+        previous.manifest["model"]["name"] == embedder.name
+        and previous.dimension == embedder.dimension
+        and previous.manifest["chunking"] == asdict(config)
+    )
+
+
+def _load_previous(index_dir: Path) -> Index | None:
+    try:
+        return load_index(index_dir)
+    except IndexNotFoundError:
+        return None
+    except IndexError:
+        return None  # unreadable or another schema: nothing to reuse, build afresh
+
+
+def _vector_lookup(index: Index | None) -> dict[str, np.ndarray]:
+    if index is None:
+        return {}
+    vectors = index.vectors()
+    return {chunk.id: vectors[row] for row, chunk in enumerate(index.chunks)}
+
+
+def _chunks_by_article(index: Index) -> dict[str, list[Chunk]]:
+    grouped: dict[str, list[Chunk]] = {}
+    for chunk in index.chunks:
+        grouped.setdefault(chunk.article_id, []).append(chunk)
+    return grouped
+
+
+def _dedupe(chunks: Sequence[Chunk]) -> list[Chunk]:
+    """Drop a chunk identical (same section and text) to an earlier one of its article."""
+    seen: set[str] = set()
+    unique = []
+    for chunk in chunks:
+        if chunk.id not in seen:
+            seen.add(chunk.id)
+            unique.append(chunk)
+    return unique
+
+
+def _record(article: Article, chunks: Sequence[Chunk], indexed_at: str) -> ArticleRecord:
+    return ArticleRecord(
+        id=article.id,
+        title=article.title,
+        sha256=article.sha256,
+        source=article.source,
+        meta=dict(article.meta),
+        chunk_ids=tuple(c.id for c in chunks),
+        indexed_at=indexed_at,
+    )
+
+
+def _manifest(
+    embedder: Embedder, config: ChunkingConfig, records: Sequence[ArticleRecord], dimension: int
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "built_at": _now(),
+        "model": {"name": embedder.name, "dimension": dimension, "max_tokens": embedder.max_tokens},
+        "chunking": asdict(config),
+        "faiss_index": "IndexFlatIP",
+        "articles": [{**asdict(r), "chunk_ids": list(r.chunk_ids)} for r in records],
+        "library_versions": _library_versions(),
+    }
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {}
+    for name in ("chatbot", "faiss-cpu", "sentence-transformers", "torch", "numpy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def _make_faiss_index(matrix: np.ndarray) -> Any:
+    # Exact inner-product search over normalised vectors (= cosine similarity). For a
+    # corpus of thousands of chunks an exhaustive scan takes well under a millisecond.
+    index = faiss.IndexFlatIP(matrix.shape[1])
+    if len(matrix):
+        index.add(matrix)
+    return index
+
+
+def _write_version(
+    index_dir: Path, manifest: dict[str, Any], chunks: Sequence[Chunk], matrix: np.ndarray
+) -> str:
+    versions = index_dir / VERSIONS
+    versions.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"v-{stamp}-{secrets.token_hex(3)}"
+    staging = versions / f".tmp-{name}"
+    staging.mkdir()
+    with (staging / CHUNKS).open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
+        _sync(handle)
+    faiss.write_index(_make_faiss_index(matrix), str(staging / VECTORS))
+    _fsync_path(staging / VECTORS)
+    manifest = {
+        **manifest,
+        "checksums": {n: _sha256_file(staging / n) for n in (CHUNKS, VECTORS)},
+    }
+    with (staging / MANIFEST).open("w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, ensure_ascii=False, indent=1)
+        _sync(handle)
+    _fsync_path(staging)
+    os.rename(staging, versions / name)
+    _fsync_path(versions)
+    _atomic_write_text(index_dir / CURRENT, name + "\n")
+    readme = index_dir / "README.md"
+    if not readme.exists():
+        _atomic_write_text(readme, _README)
+    _collect_garbage(index_dir, keep=name)
+    return name
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        _sync(handle)
+    os.replace(tmp, path)
+    _fsync_path(path.parent)
+
+
+def _collect_garbage(index_dir: Path, keep: str) -> None:
+    """Remove staging leftovers and old versions, keeping the live one and the one before
+    it (a reader may still be loading that)."""
+    versions = index_dir / VERSIONS
+    done = sorted(p for p in versions.iterdir() if p.name.startswith("v-") and p.name != keep)
+    stale = [p for p in versions.iterdir() if p.name.startswith(".tmp-")] + done[:-1]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    for path in index_dir.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
+def _sync(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _writer_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time per index folder (the lock dies with its process)."""
+    with (index_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,111 @@
+"""Shared fixtures: an isolated environment, a deterministic fake embedder, the real model."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chatbot.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "corpus"
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words hashing embedder that records what it embeds.
+
+    Texts sharing words get similar vectors, so search on it behaves sensibly; tokens are
+    words and punctuation marks, which is how BERT-style tokenizers count at the least.
+    """
+
+    def __init__(self, dimension: int = 64, max_tokens: int = 254, name: str = "fake-embedder"):
+        self._dimension = dimension
+        self._max_tokens = max_tokens
+        self._name = name
+        self.calls: list[list[str]] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    @property
+    def embedded(self) -> list[str]:
+        return [text for call in self.calls for text in call]
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self._dimension, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+            vector[bucket % self._dimension] += 1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reads the developer's CHATBOT_* settings or writes the real index/."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("CHATBOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CHATBOT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("CHATBOT_CORPUS_DIR", str(CORPUS))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    yield
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(corpus_dir=CORPUS, index_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    """The bundled all-MiniLM-L6-v2, loaded once for the whole session."""
+    from chatbot.embedding import get_embedder
+
+    embedder = get_embedder(Settings().embedding_model)
+    embedder.warm_up()
+    return embedder
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of the real corpus."""
+    import shutil
+
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target

@@ -1,0 +1,155 @@
+"""The real model on the real corpus, through the library and the installed command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chatbot.chunking import ChunkingConfig
+from chatbot.corpus import load_corpus
+from chatbot.index import load_index, update_index
+from chatbot.retrieval import Retriever
+
+pytestmark = pytest.mark.integration
+
+CONFIG = ChunkingConfig(max_tokens=200)
+
+
+class Counting:
+    """Wraps the real embedder and records each text it embeds."""
+
+    def __init__(self, inner):  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.embedded: list[str] = []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.inner.dimension)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.inner.max_tokens)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def real_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:  # type: ignore[no-untyped-def]
+    from tests.conftest import CORPUS
+
+    index_dir = tmp_path_factory.mktemp("real") / "index"
+    update_index(load_corpus(CORPUS, max_bytes=5_000_000), index_dir, real_embedder, CONFIG)
+    return index_dir
+
+
+@pytest.mark.parametrize(
+    ("query", "article_id"),
+    [
+        ("Can Dupixent cause nerve pain?", "dupixent-nerve-pain"),
+        ("dupilumab numbness pins and needles", "dupixent-nerve-pain"),
+        ("Does lupus cause nerve pain?", "lupus-nerve-pain"),
+        ("What is IVIG made from?", "ivig-for-neuropathy"),
+        ("side effects of IVIG infusions", "ivig-for-neuropathy"),
+        ("how do I cope with numb feet during immunotherapy at home", "immunotherapy-nerve-pain"),
+        ("which autoimmune diseases cause neuropathy", "immune-mediated-neuropathy"),
+    ],
+)
+def test_questions_find_their_article_first(
+    real_index: Path,
+    real_embedder,
+    query: str,
+    article_id: str,  # type: ignore[no-untyped-def]
+) -> None:
+    retriever = Retriever(load_index(real_index, model=real_embedder.name), real_embedder)
+    hits = retriever.search(query, k=5)
+    assert hits[0].article_id == article_id
+
+
+def test_dupixent_question_top_hit_speaks_of_neuropathy(real_index: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    index = load_index(real_index, model=real_embedder.name)
+    top = Retriever(index, real_embedder).search("Can Dupixent cause nerve pain?", k=1)[0]
+    assert top.title == "Is Dupixent Linked to Nerve Pain?"
+    assert "peripheral neuropathy" in top.text
+
+
+def test_changing_one_article_embeds_only_its_chunks_with_the_real_model(
+    corpus_copy: Path,
+    tmp_path: Path,
+    real_embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    update_index(
+        load_corpus(corpus_copy, max_bytes=5_000_000), tmp_path / "i", real_embedder, CONFIG
+    )
+    path = corpus_copy / "ivig-for-neuropathy.md"
+    path.write_text(path.read_text().replace("thousands of healthy", "many thousands of healthy"))
+    counting = Counting(real_embedder)
+    report = update_index(
+        load_corpus(corpus_copy, max_bytes=5_000_000), tmp_path / "i", counting, CONFIG
+    )
+    assert report.updated == ["ivig-for-neuropathy"]
+    assert report.embedded_chunks == len(counting.embedded) == 1
+    assert "many thousands of healthy" in counting.embedded[0]
+
+
+def _cli(
+    *args: str, stdin: str | None = None, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_command_line_end_to_end(corpus_copy: Path, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CHATBOT_CORPUS_DIR": str(corpus_copy),
+        "CHATBOT_INDEX_DIR": str(tmp_path / "index"),
+    }
+    built = _cli("index", "--json", env=env)
+    assert built.returncode == 0, built.stderr
+    report = json.loads(built.stdout)
+    assert report["articles"] == 5 and report["failed"] == []
+
+    found = _cli("search", "Can Dupixent cause nerve pain?", "-k", "3", "--json", env=env)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["article_id"] == "dupixent-nerve-pain"
+
+    batch = _cli(
+        "search", "-k", "1", stdin="Does lupus cause nerve pain?\nWhat is IVIG?\n", env=env
+    )
+    assert batch.returncode == 0, batch.stderr
+    assert [json.loads(line)[0]["article_id"] for line in batch.stdout.splitlines()] == [
+        "lupus-nerve-pain",
+        "ivig-for-neuropathy",
+    ]
+
+    status = json.loads(_cli("status", "--json", env=env).stdout)
+    assert status["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (status["articles"], status["chunks"], status["dimension"]) == (5, report["chunks"], 384)
+
+    again = json.loads(_cli("index", "--json", env=env).stdout)
+    assert (again["unchanged"], again["embedded_chunks"]) == (report["added"], 0)
