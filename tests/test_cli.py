@@ -11,14 +11,19 @@ import pytest
 from chatbot import cli
 from tests.conftest import FakeEmbedder
 
-HIT_KEYS = ["rank", "score", "chunk_id", "article_id", "title", "section", "text", "start", "end"]
+HIT_KEYS = [
+    "rank", "score", "chunk_id", "article_id", "title", "section", "text", "start", "end",
+    "dense_score", "bm25_score", "fused_score", "rerank_score", "evidence",
+]  # fmt: skip
 
 
 @pytest.fixture
 def fake_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEmbedder:
     embedder = FakeEmbedder()
     monkeypatch.setattr(cli, "get_embedder", lambda *args, **kwargs: embedder)
+    monkeypatch.setattr("chatbot.embedding.get_embedder", lambda *args, **kwargs: embedder)
     monkeypatch.setenv("CHATBOT_EMBEDDING_MODEL", embedder.name)
+    monkeypatch.setenv("CHATBOT_RERANKER_MODEL", "none")
     return embedder
 
 

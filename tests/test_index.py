@@ -176,7 +176,9 @@ def test_another_schema_is_refused(corpus_copy: Path, tmp_path: Path) -> None:
     manifest = json.loads(manifest_path.read_text())
     manifest["schema_version"] = SCHEMA_VERSION + 1
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexMismatchError, match=r"schema version 2.*chatbot index --rebuild"):
+    with pytest.raises(
+        IndexMismatchError, match=rf"schema version {SCHEMA_VERSION + 1}.*chatbot index --rebuild"
+    ):
         load_index(tmp_path / "idx")
 
 

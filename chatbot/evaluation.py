@@ -1,0 +1,343 @@
+"""Measure retrieval on the gold set: ranking metrics, evidence separation, latency.
+
+A retrieved chunk is relevant to a question when its article is one of the question's gold
+articles and its text contains at least one of the question's key phrases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatbot.retrieval import MODES, Retriever
+
+CUTOFFS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    id: str
+    question: str
+    gold: tuple[str, ...]
+    key_phrases: tuple[str, ...]
+    kind: str
+    in_scope: bool
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What a system returned for one question: (article id, text) pairs, best first."""
+
+    passages: tuple[tuple[str, str], ...]
+    evidence: float
+    seconds: float
+
+
+@dataclass
+class VariantReport:
+    name: str
+    hit_at: dict[int, float] = field(default_factory=dict)
+    mrr_at_5: float = 0.0
+    ndcg_at_10: float = 0.0
+    separation_accuracy: float = 0.0
+    separation_threshold: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p95_ms: float = 0.0
+    by_kind: dict[str, float] = field(default_factory=dict)
+    misses: list[str] = field(default_factory=list)
+    calibration: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hit_at"] = {f"hit@{k}": v for k, v in self.hit_at.items()}
+        return data
+
+
+def load_gold(path: Path) -> list[GoldQuestion]:
+    """Read ``eval/questions.jsonl``."""
+    questions = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            questions.append(
+                GoldQuestion(
+                    id=raw["id"],
+                    question=raw["question"],
+                    gold=tuple(raw["gold"]),
+                    key_phrases=tuple(raw["key_phrases"]),
+                    kind=raw["kind"],
+                    in_scope=bool(raw["in_scope"]),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: not a gold question ({exc})") from exc
+    return questions
+
+
+def is_relevant(question: GoldQuestion, article_id: str, text: str) -> bool:
+    return article_id in question.gold and any(p in text for p in question.key_phrases)
+
+
+def evaluate(
+    name: str,
+    questions: Sequence[GoldQuestion],
+    run: Callable[[str], Retrieved],
+    *,
+    relevant_total: Callable[[GoldQuestion], int],
+    progress: Callable[[], None] | None = None,
+) -> VariantReport:
+    """Run ``run`` on every question and compute the metrics.
+
+    Args:
+        name: the variant's label.
+        questions: the gold set.
+        run: returns the top 10 passages and the evidence strength for a question.
+        relevant_total: how many relevant passages the system could return for a question
+            (the ideal for nDCG).
+        progress: called after each question.
+    """
+    run(questions[0].question)  # warm-up: models and caches load outside the timings
+    hits = {k: 0 for k in CUTOFFS}
+    reciprocal = 0.0
+    ndcg = 0.0
+    seconds: list[float] = []
+    evidence: list[tuple[float, bool]] = []
+    kinds: dict[str, list[int]] = {}
+    misses = []
+    in_scope = [q for q in questions if q.in_scope]
+    for q in questions:
+        result = run(q.question)
+        seconds.append(result.seconds)
+        evidence.append((result.evidence, q.in_scope))
+        if progress:
+            progress()
+        if not q.in_scope:
+            continue
+        flags = [is_relevant(q, a, t) for a, t in result.passages[:10]]
+        first = next((i for i, f in enumerate(flags) if f), None)
+        for k in CUTOFFS:
+            hits[k] += first is not None and first < k
+        if first is not None and first < 5:
+            reciprocal += 1.0 / (first + 1)
+        dcg = sum(1.0 / math.log2(i + 2) for i, f in enumerate(flags) if f)
+        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(10, relevant_total(q))))
+        ndcg += dcg / ideal if ideal else 0.0
+        kinds.setdefault(q.kind, []).append(int(first is not None and first < 1))
+        if first is None or first >= 5:
+            misses.append(q.id)
+    n = max(1, len(in_scope))
+    accuracy, threshold = best_threshold(evidence)
+    return VariantReport(
+        name=name,
+        hit_at={k: round(hits[k] / n, 4) for k in CUTOFFS},
+        mrr_at_5=round(reciprocal / n, 4),
+        ndcg_at_10=round(ndcg / n, 4),
+        separation_accuracy=round(accuracy, 4),
+        separation_threshold=round(threshold, 4),
+        latency_p50_ms=round(_percentile(seconds, 50) * 1000, 1),
+        latency_p95_ms=round(_percentile(seconds, 95) * 1000, 1),
+        by_kind={k: round(sum(v) / len(v), 4) for k, v in sorted(kinds.items())},
+        misses=misses,
+    )
+
+
+def best_threshold(evidence: Sequence[tuple[float, bool]]) -> tuple[float, float]:
+    """The accuracy of "in scope when evidence >= t" at the best t, and that t."""
+    if not evidence:
+        return 0.0, 0.0
+    values = sorted({e for e, _ in evidence})
+    middles = [(a + b) / 2 for a, b in itertools.pairwise(values)]
+    candidates = [values[0] - 1e-6, *middles, values[-1] + 1e-6]
+    best = (0.0, 0.0)
+    for t in candidates:
+        correct = sum((e >= t) == inside for e, inside in evidence)
+        accuracy = correct / len(evidence)
+        if accuracy > best[0]:
+            best = (accuracy, t)
+    return best
+
+
+def fit_logistic(scores: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+    """Platt scaling: (scale, shift) so that sigmoid(scale * score + shift) ~ P(in scope)."""
+    x = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    w = np.zeros(2)
+    features = np.stack([x, np.ones_like(x)], axis=1)
+    for _ in range(100):  # Newton's method with a little ridge for separable data
+        p = 1.0 / (1.0 + np.exp(-(features @ w)))
+        gradient = features.T @ (p - y) + 0.01 * w
+        hessian = features.T @ (features * (p * (1 - p))[:, None]) + 0.01 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(w[0]), float(w[1])
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
+
+
+# ------------------------------------------------------------------ systems under test
+
+
+def pipeline_runner(retriever: Retriever, mode: str) -> Callable[[str], Retrieved]:
+    """A runner over the project's pipeline stopped after ``mode``."""
+
+    def run(question: str) -> Retrieved:
+        start = time.perf_counter()
+        hits = retriever.search(question, k=10, mode=mode)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - start
+        return Retrieved(
+            passages=tuple((h.article_id, h.text) for h in hits),
+            evidence=hits[0].evidence if hits else 0.0,
+            seconds=seconds,
+        )
+
+    return run
+
+
+def pipeline_relevant_total(retriever: Retriever) -> Callable[[GoldQuestion], int]:
+    chunks = retriever.index.chunks
+
+    def total(q: GoldQuestion) -> int:
+        return sum(is_relevant(q, c.article_id, c.text) for c in chunks)
+
+    return total
+
+
+def raw_scores(retriever: Retriever, questions: Sequence[GoldQuestion]) -> dict[str, list[float]]:
+    """Top rerank logit and top dense cosine per question, for calibration."""
+    rerank, dense = [], []
+    for q in questions:
+        hits = retriever.search(q.question, k=1)
+        top = hits[0] if hits else None
+        rerank.append(top.rerank_score if top and top.rerank_score is not None else -20.0)
+        dense.append(top.dense_score if top and top.dense_score is not None else 0.0)
+    return {"rerank": rerank, "dense": dense}
+
+
+class LangChainBaseline:
+    """The textbook pipeline: RecursiveCharacterTextSplitter(1000, 200), the same embedding
+    model through HuggingFaceEmbeddings, FAISS.from_documents and similarity search."""
+
+    def __init__(self, articles: Sequence[Any], model_path: str) -> None:
+        from langchain_community.vectorstores import FAISS
+        from langchain_core.documents import Document
+        from langchain_huggingface import HuggingFaceEmbeddings
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+        docs = splitter.split_documents(
+            [Document(page_content=a.text, metadata={"article_id": a.id}) for a in articles]
+        )
+        self.docs = docs
+        self.store = FAISS.from_documents(docs, HuggingFaceEmbeddings(model_name=model_path))
+
+    def run(self, question: str) -> Retrieved:
+        start = time.perf_counter()
+        results = self.store.similarity_search_with_relevance_scores(question, k=10)
+        seconds = time.perf_counter() - start
+        return Retrieved(
+            passages=tuple((d.metadata["article_id"], d.page_content) for d, _ in results),
+            evidence=float(results[0][1]) if results else 0.0,
+            seconds=seconds,
+        )
+
+    def relevant_total(self, q: GoldQuestion) -> int:
+        return sum(is_relevant(q, d.metadata["article_id"], d.page_content) for d in self.docs)
+
+
+# ------------------------------------------------------------------------- reporting
+
+
+def report_markdown(reports: Sequence[VariantReport], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Retrieval evaluation",
+        "",
+        f"Gold set: `{meta['gold']}` ({meta['in_scope']} in-scope, "
+        f"{meta['out_of_scope']} out-of-scope questions). Index: {meta['chunks']} chunks, "
+        f"embedding model `{meta['embedding_model']}`, reranker `{meta['reranker_model']}`.",
+        f"Run at {meta['run_at']} on {meta['cpus']} CPU cores.",
+        "",
+        "| variant | hit@1 | hit@3 | hit@5 | MRR@5 | nDCG@10 | in/out-of-scope accuracy "
+        "(threshold) | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        lines.append(
+            f"| {r.name} | {r.hit_at[1]:.3f} | {r.hit_at[3]:.3f} | {r.hit_at[5]:.3f} | "
+            f"{r.mrr_at_5:.3f} | {r.ndcg_at_10:.3f} | {r.separation_accuracy:.3f} "
+            f"({r.separation_threshold:.3f}) | {r.latency_p50_ms:.1f} | {r.latency_p95_ms:.1f} |"
+        )
+    lines += ["", "## hit@1 by question kind", ""]
+    kinds = sorted({k for r in reports for k in r.by_kind})
+    lines.append("| variant | " + " | ".join(kinds) + " |")
+    lines.append("|---|" + "---|" * len(kinds))
+    for r in reports:
+        lines.append(
+            f"| {r.name} | " + " | ".join(f"{r.by_kind.get(k, 0):.2f}" for k in kinds) + " |"
+        )
+    lines += ["", "## Questions without a relevant passage in the top 5", ""]
+    for r in reports:
+        lines.append(f"- {r.name}: {', '.join(r.misses) or 'none'}")
+    for r in reports:
+        if r.calibration:
+            lines += [
+                "",
+                "## Evidence calibration",
+                "",
+                f"Logistic fit of in-scope against the top hit's score ({r.name}): "
+                + ", ".join(f"`{k}={v:.4f}`" for k, v in r.calibration.items()),
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def save_chart(reports: Sequence[VariantReport], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [
+        ("hit@1", lambda r: r.hit_at[1]),
+        ("hit@5", lambda r: r.hit_at[5]),
+        ("MRR@5", lambda r: r.mrr_at_5),
+        ("nDCG@10", lambda r: r.ndcg_at_10),
+        ("scope acc.", lambda r: r.separation_accuracy),
+    ]
+    fig, (ax, lat) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(reports)
+    for i, r in enumerate(reports):
+        xs = [j + i * width for j in range(len(metrics))]
+        ax.bar(xs, [f(r) for _, f in metrics], width, label=r.name)
+        lat.bar(i, r.latency_p50_ms, label=r.name)
+    ax.set_xticks([j + width * (len(reports) - 1) / 2 for j in range(len(metrics))])
+    ax.set_xticklabels([m for m, _ in metrics])
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Retrieval quality on the gold set")
+    ax.legend(fontsize=8, loc="lower right")
+    lat.set_xticks(range(len(reports)))
+    lat.set_xticklabels([r.name for r in reports], rotation=45, ha="right", fontsize=8)
+    lat.set_title("Latency p50 (ms)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+__all__ = ["MODES", "GoldQuestion", "VariantReport", "evaluate", "load_gold"]
