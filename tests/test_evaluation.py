@@ -1,0 +1,90 @@
+"""The evaluation harness's metrics on hand-made runs, so every figure is known exactly."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from chatbot.evaluation import (
+    GoldQuestion,
+    Retrieved,
+    best_threshold,
+    evaluate,
+    fit_logistic,
+    load_gold,
+    report_markdown,
+    save_chart,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def q(qid: str, gold: tuple[str, ...], phrase: str, in_scope: bool = True) -> GoldQuestion:
+    return GoldQuestion(qid, f"question {qid}", gold, (phrase,) if phrase else (), "direct",
+                        in_scope)  # fmt: skip
+
+
+QUESTIONS = [
+    q("a", ("art1",), "alpha"),
+    q("b", ("art2",), "beta"),
+    q("c", ("art1",), "gamma"),
+    q("x", (), "", in_scope=False),
+]
+RUNS = {
+    # Relevant at rank 1.
+    "question a": Retrieved((("art1", "the alpha passage"), ("art2", "beta")), 0.9, 0.010),
+    # Right article without the phrase at rank 1, relevant at rank 3.
+    "question b": Retrieved((("art2", "no"), ("art1", "beta"), ("art2", "a beta b")), 0.8, 0.020),
+    # Nothing relevant in the top 10.
+    "question c": Retrieved((("art1", "delta"),), 0.4, 0.030),
+    "question x": Retrieved((("art2", "beta"),), 0.2, 0.040),
+}
+
+
+def test_ranking_metrics_are_exact() -> None:
+    report = evaluate("fake", QUESTIONS, RUNS.__getitem__, relevant_total=lambda _: 1)
+    assert report.hit_at == {1: round(1 / 3, 4), 3: round(2 / 3, 4), 5: round(2 / 3, 4)}
+    assert report.mrr_at_5 == round((1 + 1 / 3) / 3, 4)
+    assert report.ndcg_at_10 == round((1 + 1 / math.log2(4)) / 3, 4)
+    assert report.misses == ["c"]
+    # Evidence 0.9, 0.8, 0.4 in scope and 0.2 out: a threshold of 0.3 separates all four.
+    assert report.separation_accuracy == 1.0
+    assert report.separation_threshold == 0.3
+    assert report.by_kind == {"direct": round(1 / 3, 4)}
+
+
+def test_best_threshold_counts_mistakes() -> None:
+    # Both 0.3 and 0.7 make one mistake; the lower threshold wins the tie.
+    assert best_threshold([(0.9, True), (0.6, False), (0.5, True), (0.1, False)]) == (0.75, 0.3)
+
+
+def test_logistic_fit_separates_scores() -> None:
+    scale, shift = fit_logistic([-8.0, -6.0, -5.0, 1.0, 3.0, 6.0], [False] * 3 + [True] * 3)
+    assert scale > 0
+    assert -shift / scale == pytest.approx(-2.0, abs=1.5)  # the 50 % point lies between groups
+
+
+def test_report_and_chart(tmp_path: Path) -> None:
+    report = evaluate("fake", QUESTIONS, RUNS.__getitem__, relevant_total=lambda _: 1)
+    meta = {"gold": "g.jsonl", "in_scope": 3, "out_of_scope": 1, "chunks": 4,
+            "embedding_model": "m", "reranker_model": "r", "run_at": "now", "cpus": 2}  # fmt: skip
+    text = report_markdown([report], meta)
+    assert "| fake | 0.333 | 0.667 | 0.667 | 0.444 |" in text
+    save_chart([report], tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_project_gold_set_loads() -> None:
+    questions = load_gold(REPO / "eval" / "questions.jsonl")
+    assert questions[0].question == "Can Dupixent cause nerve pain?"
+    assert sum(q.in_scope for q in questions) >= 60
+    assert sum(not q.in_scope for q in questions) >= 15
+
+
+def test_a_broken_gold_line_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"id": "a"}\n')
+    with pytest.raises(ValueError, match=r"g.jsonl:1: not a gold question"):
+        load_gold(path)
