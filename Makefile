@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run index test unit lint format bench clean
+.PHONY: setup run index test unit lint format bench eval clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 
 run: setup
 	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
-	$(BIN)/chatbot search
+	$(BIN)/chatbot ask
 
 index: setup
 	$(BIN)/chatbot index
@@ -45,6 +45,9 @@ unit: setup
 
 bench: setup
 	$(PY) benchmarks/bench_index.py
+
+eval: setup
+	$(BIN)/chatbot eval
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/versions .pytest_cache .mypy_cache .ruff_cache results

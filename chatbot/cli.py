@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="results folder (CHATBOT_RESULTS_DIR)")
     p.add_argument("--modes", default=",".join(MODES), help="pipeline variants to run")
     p.add_argument("--no-baseline", action="store_true", help="skip the LangChain baseline")
+    p.add_argument("--no-answers", action="store_true", help="skip the answer metrics")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("status", help="what the index holds")
@@ -248,7 +249,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     total_relevant = ev.pipeline_relevant_total(retriever)
     reports = []
     bar = tqdm(
-        total=len(questions) * (len(modes) + (not args.no_baseline)),
+        total=len(questions) * (len(modes) + (not args.no_baseline) + (not args.no_answers)),
         unit="q",
         disable=args.json and not sys.stderr.isatty(),
         file=sys.stderr,
@@ -289,6 +290,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
                 progress=bar.update,
             )
         )
+    answers = None
+    if not args.no_answers:
+        from chatbot.answering import Chatbot
+
+        bar.set_description("answers")
+        texts = {
+            a.id: a.text
+            for a in load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes).articles
+        }
+        answers = ev.evaluate_answers(Chatbot(retriever).ask, questions, texts, bar.update)
     bar.close()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     meta = {
@@ -304,14 +315,22 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     }
     out = settings.results_dir / f"eval-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(ev.report_markdown(reports, meta), encoding="utf-8")
+    markdown = ev.report_markdown(reports, meta)
+    if answers is not None:
+        markdown += "\n" + ev.answer_markdown(answers)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
     ev.save_chart(reports, out / "chart.png")
-    result = {"meta": meta, "variants": [r.as_json() for r in reports], "report": str(out)}
+    result = {
+        "meta": meta,
+        "variants": [r.as_json() for r in reports],
+        "answers": answers.as_json() if answers else None,
+        "report": str(out),
+    }
     (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(ev.report_markdown(reports, meta))
+        print(markdown)
         print(f"report: {out / 'report.md'}\nchart: {out / 'chart.png'}")
     return 0
 

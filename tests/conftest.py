@@ -20,8 +20,9 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 class FakeEmbedder:
     """Deterministic bag-of-words hashing embedder that records what it embeds.
 
-    Texts sharing words get similar vectors, so search on it behaves sensibly; tokens are
-    words and punctuation marks, which is how BERT-style tokenizers count at the least.
+    Texts sharing content words (stemmed, stop words out) get similar vectors, so search on
+    it behaves sensibly; tokens are words and punctuation marks, which is how BERT-style
+    tokenizers count at the least.
     """
 
     def __init__(self, dimension: int = 64, max_tokens: int = 254, name: str = "fake-embedder"):
@@ -50,8 +51,10 @@ class FakeEmbedder:
         return len(_WORD.findall(text))
 
     def _vector(self, text: str) -> np.ndarray:
+        from chatbot.lexical import tokenize
+
         vector = np.zeros(self._dimension, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
+        for word in tokenize(text):
             bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
             vector[bucket % self._dimension] += 1.0
         norm = np.linalg.norm(vector)

@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def q(qid: str, gold: tuple[str, ...], phrase: str, in_scope: bool = True) -> GoldQuestion:
-    return GoldQuestion(qid, f"question {qid}", gold, (phrase,) if phrase else (), "direct",
-                        in_scope)  # fmt: skip
+    return GoldQuestion(
+        qid, f"question {qid}", gold, (phrase,) if phrase else (), "direct", in_scope
+    )
 
 
 QUESTIONS = [
@@ -68,8 +69,16 @@ def test_logistic_fit_separates_scores() -> None:
 
 def test_report_and_chart(tmp_path: Path) -> None:
     report = evaluate("fake", QUESTIONS, RUNS.__getitem__, relevant_total=lambda _: 1)
-    meta = {"gold": "g.jsonl", "in_scope": 3, "out_of_scope": 1, "chunks": 4,
-            "embedding_model": "m", "reranker_model": "r", "run_at": "now", "cpus": 2}  # fmt: skip
+    meta = {
+        "gold": "g.jsonl",
+        "in_scope": 3,
+        "out_of_scope": 1,
+        "chunks": 4,
+        "embedding_model": "m",
+        "reranker_model": "r",
+        "run_at": "now",
+        "cpus": 2,
+    }
     text = report_markdown([report], meta)
     assert "| fake | 0.333 | 0.667 | 0.667 | 0.444 |" in text
     save_chart([report], tmp_path / "chart.png")

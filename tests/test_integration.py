@@ -81,11 +81,15 @@ def test_questions_find_their_article_first(
     assert hits[0].article_id == article_id
 
 
-def test_dupixent_question_top_hit_speaks_of_neuropathy(real_index: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
-    index = load_index(real_index, model=real_embedder.name)
-    top = Retriever(index, real_embedder).search("Can Dupixent cause nerve pain?", k=1)[0]
-    assert top.title == "Is Dupixent Linked to Nerve Pain?"
-    assert "peripheral neuropathy" in top.text
+def test_dupixent_question_finds_the_neuropathy_passages(real_index: Path) -> None:
+    from chatbot.config import Settings
+
+    retriever = Retriever.from_settings(Settings(index_dir=real_index))
+    hits = retriever.search("Can Dupixent cause nerve pain?", k=3)
+    assert {h.article_id for h in hits} == {"dupixent-nerve-pain"}
+    assert hits[0].title == "Is Dupixent Linked to Nerve Pain?"
+    assert "nerve pain" in hits[0].text
+    assert any("peripheral neuropathy" in h.text for h in hits)
 
 
 def test_changing_one_article_embeds_only_its_chunks_with_the_real_model(
@@ -196,3 +200,38 @@ def test_full_pipeline_search_from_settings(real_index: Path) -> None:
     assert hits[0].rerank_score is not None and hits[0].evidence > 0.5
     off_topic = retriever.search("What is the capital of France?", k=3)
     assert off_topic[0].evidence < 0.05
+
+
+@pytest.fixture(scope="module")
+def real_bot(real_index: Path):  # type: ignore[no-untyped-def]
+    from chatbot.answering import Chatbot
+    from chatbot.config import Settings
+
+    return Chatbot.from_settings(Settings(index_dir=real_index))
+
+
+def test_dupixent_answer_is_cited_and_says_rare_but_reported(real_bot) -> None:  # type: ignore[no-untyped-def]
+    from chatbot import safety
+
+    answer = real_bot.ask("Can Dupixent cause nerve pain?")
+    assert answer.status == "answered"
+    assert answer.citations[0].article_id == "dupixent-nerve-pain"
+    assert {c.article_id for c in answer.citations} == {"dupixent-nerve-pain"}
+    text = answer.answer.lower()
+    assert "rare" in text and "peripheral neuropathy" in text
+    assert "healthcare provider" in text or "doctor" in text  # what to do about symptoms
+    assert answer.disclaimer == safety.DISCLAIMER
+
+
+def test_every_answer_on_the_gold_set_quotes_its_sources(real_bot) -> None:  # type: ignore[no-untyped-def]
+    """Verbatim quotes for every answer; gold articles cited; out-of-scope refused."""
+    from chatbot.evaluation import evaluate_answers, load_gold
+    from tests.conftest import CORPUS, REPO
+
+    texts = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
+    questions = load_gold(REPO / "eval" / "questions.jsonl")
+    report = evaluate_answers(real_bot.ask, questions, texts)
+    assert report.verbatim == 1.0
+    assert report.gold_cited >= 0.95, report.failures
+    assert report.refusal_recall >= 0.95, report.failures
+    assert report.wrongly_refused <= 0.05, report.failures

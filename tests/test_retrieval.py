@@ -51,15 +51,24 @@ def small_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> Path:
         },
     )
     index_dir = tmp_path / "index"
-    update_index(load_corpus(corpus, max_bytes=10_000), index_dir, fake_embedder,
-                 ChunkingConfig(max_tokens=200))  # fmt: skip
+    update_index(
+        load_corpus(corpus, max_bytes=10_000),
+        index_dir,
+        fake_embedder,
+        ChunkingConfig(max_tokens=200),
+    )
     return index_dir
 
 
 def test_tokenize_stems_and_drops_stop_words() -> None:
     assert tokenize("The patients’ neuropathies were burning, and IVIG infusions helped!") == [
-        "patient", "neuropathi", "burn", "ivig", "infus", "help",
-    ]  # fmt: skip
+        "patient",
+        "neuropathi",
+        "burn",
+        "ivig",
+        "infus",
+        "help",
+    ]
     assert tokenize("the and of") == []
 
 
@@ -102,8 +111,10 @@ def test_hits_carry_each_stage_score(small_index: Path, fake_embedder: FakeEmbed
 
     dense_only = retriever.search("pooled plasma donors", k=1, mode="dense")[0]
     assert (dense_only.bm25_score, dense_only.fused_score, dense_only.rerank_score) == (
-        None, None, None,
-    )  # fmt: skip
+        None,
+        None,
+        None,
+    )
     assert dense_only.score == dense_only.dense_score
 
 
@@ -111,8 +122,7 @@ def test_the_reranker_reorders_the_fused_candidates(
     small_index: Path, fake_embedder: FakeEmbedder
 ) -> None:
     reranker = KeywordReranker("steroids")
-    retriever = Retriever(load_index(small_index), fake_embedder, reranker,
-                          Settings(rerank_top=4))  # fmt: skip
+    retriever = Retriever(load_index(small_index), fake_embedder, reranker, Settings(rerank_top=4))
     hybrid = retriever.search("lupus nerve pain", k=3, mode="hybrid")
     reranked = retriever.search("lupus nerve pain", k=3, mode="rerank")
     assert reranked[0].section == "Treatment"
@@ -130,8 +140,12 @@ def test_near_duplicates_do_not_crowd_the_top(tmp_path: Path, fake_embedder: Fak
             "b": "# B\n\nLupus nerve pain is treated with gabapentin.",
         },
     )
-    update_index(load_corpus(corpus, max_bytes=10_000), tmp_path / "i", fake_embedder,
-                 ChunkingConfig(max_tokens=200))  # fmt: skip
+    update_index(
+        load_corpus(corpus, max_bytes=10_000),
+        tmp_path / "i",
+        fake_embedder,
+        ChunkingConfig(max_tokens=200),
+    )
     index = load_index(tmp_path / "i")
     plain = Retriever(index, fake_embedder, None, Settings(duplicate_threshold=1.0))
     diverse = Retriever(index, fake_embedder, None, Settings(duplicate_threshold=0.8))
