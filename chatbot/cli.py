@@ -318,12 +318,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     markdown = ev.report_markdown(reports, meta)
     if answers is not None:
         markdown += "\n" + ev.answer_markdown(answers)
+    triage = ev.evaluate_triage(settings.triage_path) if settings.triage_path.exists() else None
+    if triage is not None:
+        markdown += "\n" + ev.triage_markdown(triage)
     (out / "report.md").write_text(markdown, encoding="utf-8")
     ev.save_chart(reports, out / "chart.png")
     result = {
         "meta": meta,
         "variants": [r.as_json() for r in reports],
         "answers": answers.as_json() if answers else None,
+        "triage": triage,
         "report": str(out),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

