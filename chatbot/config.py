@@ -51,7 +51,7 @@ class Settings:
     rerank_max_length: int = 256
     candidates: int = 30
     rrf_k: int = 60
-    rerank_top: int = 4
+    rerank_top: int = 6
     duplicate_threshold: float = 0.97
     # Evidence strength = sigmoid(scale * score + shift), fitted on the gold set by
     # `chatbot eval` (rerank logits when reranked, dense cosine otherwise).

@@ -48,9 +48,11 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 BM25 = "bm25"
 # Below this many chunks an exhaustive scan is exact and fast enough; above it, HNSW.
-# Measured on 2 CPU cores (benchmarks/bench_scale.py): flat search takes ~2 ms at 10k and
-# ~25 ms at 100k chunks, HNSW (M=32, efSearch=96) ~0.3 ms at 100k with the gold set's hit@5
-# unchanged, at ~30 s of build time per 100k chunks.
+# Measured by benchmarks/bench_scale.py on 2 cores: an exact scan takes 0.86 ms at 10k and
+# 16.9 ms at 100k chunks (~8 ms at the threshold), too slow for the 20 ms budget of a whole
+# hybrid search at 100k. HNSW searches 100k in under 0.5 ms, but with efSearch=96 it found
+# only 73% of the real articles' chunks among distractors (recall@30); efConstruction=200 and
+# efSearch=256 raise that to 94% for ~0.5 ms per search and ~22 s of build per 100k chunks.
 HNSW_THRESHOLD = 50_000
 
 _README = """\
@@ -475,8 +477,8 @@ def _make_faiss_index(matrix: np.ndarray) -> Any:
     index: Any
     if _hnsw(len(matrix)):
         index = faiss.IndexHNSWFlat(matrix.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 96
+        index.hnsw.efConstruction = 200
+        index.hnsw.efSearch = 256
     else:
         index = faiss.IndexFlatIP(matrix.shape[1])
     if len(matrix):

@@ -80,7 +80,11 @@ class LexicalIndex:
         if not tokens or not self.size or k <= 0:
             return []
         scores = self.scores(tokens)
-        top = np.argsort(-scores, kind="stable")[: min(k, self.size)]
+        k = min(k, self.size)
+        # A partial sort of the top k (a full argsort of 100k scores takes ~3 ms); ties keep
+        # row order.
+        part = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        top = sorted(part.tolist(), key=lambda i: (-scores[i], i))
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def scores(self, tokens: list[str]) -> np.ndarray:
