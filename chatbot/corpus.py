@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,7 +300,3 @@ def _first_heading(body: str) -> str:
 
 def _humanise(article_id: str) -> str:
     return re.sub(r"[-_.]+", " ", article_id).strip().capitalize()
-
-
-def article_ids(articles: Iterable[Article]) -> list[str]:
-    return [a.id for a in articles]

@@ -188,17 +188,12 @@ class OnnxEmbedder:
         with self._lock:
             if self._session is not None:
                 return
-            from tokenizers import Tokenizer
-
-            from chatbot.reranking import onnx_session
+            from chatbot.reranking import load_onnx_model
 
             try:
-                tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-                session = onnx_session(self.path / "model.onnx")
+                tokenizer, session = load_onnx_model(self.path, self.max_length)
             except Exception as exc:
                 raise EmbeddingError(f"cannot load ONNX model from {self.path} ({exc})") from exc
-            tokenizer.enable_truncation(self.max_length)
-            tokenizer.enable_padding()
             self._tokenizer = tokenizer
             self._dimension = int(session.get_outputs()[0].shape[-1])
             self._session = session
@@ -217,18 +212,15 @@ class OnnxEmbedder:
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        from chatbot.reranking import onnx_feed
+
         self.warm_up()
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        names = {i.name for i in self._session.get_inputs()}
         for start in range(0, len(texts), self.batch_size):
             batch = self._tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
-            mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
-            feed = {
-                "input_ids": np.array([e.ids for e in batch], dtype=np.int64),
-                "attention_mask": mask,
-                "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64),
-            }
-            hidden = self._session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+            feed = onnx_feed(self._session, batch)
+            mask = feed["attention_mask"]
+            hidden = self._session.run(None, feed)[0]
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
             else:

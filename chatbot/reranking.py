@@ -52,6 +52,28 @@ def onnx_session(model_path: Path) -> Any:
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
+def load_onnx_model(path: Path, max_length: int) -> tuple[Any, Any]:
+    """The tokenizer (truncating to ``max_length``, padding to the longest) and the session of
+    an ONNX model folder holding ``model.onnx`` and ``tokenizer.json``."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_padding()
+    return tokenizer, onnx_session(path / "model.onnx")
+
+
+def onnx_feed(session: Any, encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Model inputs for a batch of encodings (only those the model declares)."""
+    names = {i.name for i in session.get_inputs()}
+    feed = {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+    return {k: v for k, v in feed.items() if k in names}
+
+
 class OnnxCrossEncoder:
     """A BERT-style cross-encoder exported to ONNX, run with onnxruntime and tokenizers.
 
@@ -84,26 +106,14 @@ class OnnxCrossEncoder:
             path = self._path
             if path is None or not is_onnx_dir(path):
                 raise RerankerError(f"no ONNX cross-encoder at {path} (for {self._name!r})")
-            from tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-            tokenizer.enable_truncation(self.max_length)
-            tokenizer.enable_padding()
-            self._tokenizer = tokenizer
-            self._session = onnx_session(path / "model.onnx")
+            self._tokenizer, self._session = load_onnx_model(path, self.max_length)
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
         if not passages:
             return np.zeros(0, dtype=np.float32)
         self.warm_up()
         encodings = self._tokenizer.encode_batch([(query, p) for p in passages])
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        names = {i.name for i in self._session.get_inputs()}
-        logits = self._session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+        logits = self._session.run(None, onnx_feed(self._session, encodings))[0]
         return np.asarray(logits, dtype=np.float32).reshape(len(passages), -1)[:, 0]
 
 
