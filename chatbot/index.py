@@ -48,11 +48,11 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 BM25 = "bm25"
 # Below this many chunks an exhaustive scan is exact and fast enough; above it, HNSW.
-# Measured by benchmarks/bench_scale.py on 2 cores: an exact scan takes 0.86 ms at 10k and
-# 16.9 ms at 100k chunks (~8 ms at the threshold), too slow for the 20 ms budget of a whole
-# hybrid search at 100k. HNSW searches 100k in under 0.5 ms, but with efSearch=96 it found
-# only 73% of the real articles' chunks among distractors (recall@30); efConstruction=200 and
-# efSearch=256 raise that to 94% for ~0.5 ms per search and ~22 s of build per 100k chunks.
+# Measured by benchmarks/bench_scale.py on 2 cores, one FAISS thread: an exact scan takes
+# 9.7 ms at 100k chunks (hybrid search p50 18.9 ms, at the edge of its 20 ms budget). HNSW
+# (M=32, efConstruction=200, efSearch=256) searches 100k in 0.45 ms (hybrid p50 10.4 ms) and
+# finds 96.5% of the real articles' chunks among distractors (recall@30; 89% at efSearch=96),
+# for gold hit@5 81/90 against 82/90 exact, at ~38 s of build per 100k chunks.
 HNSW_THRESHOLD = 50_000
 
 _README = """\
