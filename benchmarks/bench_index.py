@@ -26,20 +26,11 @@ Usage::
 
 from __future__ import annotations
 
-import os
-
-# Quiet the Hugging Face stack before it is imported (ruff allows os.environ edits here).
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-
 import argparse
 import gc
 import json
 import logging
+import os
 import platform
 import shutil
 import statistics
@@ -51,6 +42,11 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from common import quiet_model_libraries  # benchmarks/ is on sys.path when run as a script
+
+# The Hugging Face stack is imported lazily, in the functions below.
+quiet_model_libraries()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO_ROOT / "corpus"
@@ -141,6 +137,17 @@ class Scenario:
     ours_embedded: list[int] = field(default_factory=list)
     ours_reused: list[int] = field(default_factory=list)
     ours_wrote_nothing: list[bool] = field(default_factory=list)
+
+    def record(
+        self, ours_ms: float, report: Any, langchain_ms: float, langchain_chunks: int
+    ) -> None:
+        """One repeat: our time and report, LangChain's time and chunk count."""
+        self.ours_ms.append(ours_ms)
+        self.ours_chunks.append(report.chunks)
+        self.ours_embedded.append(report.embedded_chunks)
+        self.ours_reused.append(report.reused_chunks)
+        self.langchain_ms.append(langchain_ms)
+        self.langchain_chunks.append(langchain_chunks)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "description": self.description}
@@ -274,13 +281,8 @@ def scenario_full(bench: Bench, corpus_dir: Path, repeats: int) -> Scenario:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="bench-ours-") as index_dir:
             ms, report = bench.ours(corpus_dir, Path(index_dir), rebuild=True)
-        sc.ours_ms.append(ms)
-        sc.ours_chunks.append(report.chunks)
-        sc.ours_embedded.append(report.embedded_chunks)
-        sc.ours_reused.append(report.reused_chunks)
-        ms, n = bench.langchain(corpus_dir)
-        sc.langchain_ms.append(ms)
-        sc.langchain_chunks.append(n)
+        lc_ms, n = bench.langchain(corpus_dir)
+        sc.record(ms, report, lc_ms, n)
     return sc
 
 
@@ -301,13 +303,8 @@ def scenario_change(
         ms, report = bench.ours(corpus_dir, index_dir, rebuild=False)
         if report.updated != [article.stem]:
             raise RuntimeError(f"expected only {article.stem} to change, got {report.as_json()}")
-        sc.ours_ms.append(ms)
-        sc.ours_chunks.append(report.chunks)
-        sc.ours_embedded.append(report.embedded_chunks)
-        sc.ours_reused.append(report.reused_chunks)
-        ms, n = bench.langchain(corpus_dir)
-        sc.langchain_ms.append(ms)
-        sc.langchain_chunks.append(n)
+        lc_ms, n = bench.langchain(corpus_dir)
+        sc.record(ms, report, lc_ms, n)
     return sc
 
 
@@ -316,14 +313,9 @@ def scenario_unchanged(bench: Bench, corpus_dir: Path, index_dir: Path, repeats:
     for _ in range(repeats):
         before = snapshot(index_dir)
         ms, report = bench.ours(corpus_dir, index_dir, rebuild=False)
-        sc.ours_ms.append(ms)
-        sc.ours_chunks.append(report.chunks)
-        sc.ours_embedded.append(report.embedded_chunks)
-        sc.ours_reused.append(report.reused_chunks)
         sc.ours_wrote_nothing.append(snapshot(index_dir) == before)
-        ms, n = bench.langchain(corpus_dir)
-        sc.langchain_ms.append(ms)
-        sc.langchain_chunks.append(n)
+        lc_ms, n = bench.langchain(corpus_dir)
+        sc.record(ms, report, lc_ms, n)
     return sc
 
 

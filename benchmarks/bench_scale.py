@@ -30,22 +30,13 @@ Usage::
 
 from __future__ import annotations
 
-import os
-
-# Quiet the Hugging Face stack before it is imported (ruff allows os.environ edits here).
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-
 import argparse
 import contextlib
 import gc
 import json
 import logging
 import math
+import os
 import platform
 import random
 import shutil
@@ -61,6 +52,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import quiet_model_libraries  # benchmarks/ is on sys.path when run as a script
+
+# The Hugging Face stack is imported lazily, in the functions below.
+quiet_model_libraries()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = REPO_ROOT / "corpus"
