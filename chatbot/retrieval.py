@@ -15,7 +15,7 @@ set by ``chatbot eval``) that the answer stage uses to decide when to refuse.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -112,13 +112,20 @@ class Retriever:
             reranker = get_reranker(settings.reranker_model, settings.rerank_max_length)
         return cls(index, embedder, reranker, settings)
 
-    def search(self, query: str, k: int = 5, mode: Mode | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        mode: Mode | None = None,
+        articles: Collection[str] | None = None,
+    ) -> list[Hit]:
         """The ``k`` best chunks for ``query``; an empty query finds nothing.
 
         Args:
             query: the question or keywords.
             k: how many hits to return.
             mode: the last stage to run (default ``rerank``, or ``hybrid`` without a reranker).
+            articles: search only the chunks of these article ids (``None``: all of them).
         """
         query = " ".join(query.split())
         if mode is None:
@@ -129,18 +136,24 @@ class Retriever:
             raise ValueError("rerank mode needs a reranker (CHATBOT_RERANKER_MODEL is 'none')")
         if not query or k <= 0 or len(self.index) == 0:
             return []
+        allowed = None
+        if articles is not None:
+            wanted = set(articles)
+            allowed = [i for i, c in enumerate(self.index.chunks) if c.article_id in wanted]
+            if not allowed:
+                return []
         s = self.settings
         n = max(s.candidates, k)
         pool: dict[int, _Candidate] = {}
         query_vector = None
         if mode != "bm25":
             query_vector = self.embedder.embed_query(query)
-            for rank, (row, score) in enumerate(self.index.search_rows(query_vector, n)):
+            for rank, (row, score) in enumerate(self._dense(query_vector, n, allowed)):
                 pool.setdefault(row, _Candidate(row)).dense = score
                 if mode != "dense":
                     _add_rrf(pool[row], rank, s.rrf_k)
         if mode != "dense":
-            for rank, (row, score) in enumerate(self.index.lexical.search(query, n)):
+            for rank, (row, score) in enumerate(self._lexical(query, n, allowed)):
                 pool.setdefault(row, _Candidate(row)).bm25 = score
                 if mode != "bm25":
                     _add_rrf(pool[row], rank, s.rrf_k)
@@ -159,6 +172,24 @@ class Retriever:
             vectors = self.index.vectors_of([c.row for c in ordered])
         chosen = _diversify(ordered, vectors, k, s.duplicate_threshold)
         return [self._hit(rank, cand, mode) for rank, cand in enumerate(chosen, start=1)]
+
+    def _dense(
+        self, vector: np.ndarray, n: int, allowed: list[int] | None
+    ) -> list[tuple[int, float]]:
+        if allowed is None:
+            return self.index.search_rows(vector, n)
+        # A filtered search scores the allowed rows exactly: no approximate index can
+        # promise n hits inside an arbitrary subset.
+        scores = self.index.vectors_of(allowed) @ vector
+        order = np.argsort(-scores, kind="stable")[:n]
+        return [(allowed[i], float(scores[i])) for i in order]
+
+    def _lexical(self, query: str, n: int, allowed: list[int] | None) -> list[tuple[int, float]]:
+        if allowed is None:
+            return self.index.lexical.search(query, n)
+        keep = set(allowed)
+        ranked = self.index.lexical.search(query, len(self.index))
+        return [(row, score) for row, score in ranked if row in keep][:n]
 
     def _passage(self, row: int) -> str:
         """What the cross-encoder reads: heading context and the chunk's statements.

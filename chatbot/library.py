@@ -1,0 +1,322 @@
+"""The article library and the live pipeline, shared by the CLI, the Streamlit app and the API.
+
+Articles live as files in ``settings.corpus_dir``; the index is rebuilt from them
+incrementally. An upload is checked in a scratch folder before it reaches the corpus, and
+its file name is made on the server from a slug of the client's name, so no client path is
+ever used. :class:`Service` holds the models once per process and follows the live index
+version, so a re-index done by any process is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from chatbot.answering import Answer, Chatbot, Turn
+from chatbot.chunking import ChunkingConfig
+from chatbot.config import Settings
+from chatbot.corpus import SUPPORTED_SUFFIXES, ArticleError, load_article, load_corpus
+from chatbot.index import (
+    IndexNotFoundError,
+    IndexReport,
+    Progress,
+    current_version,
+    load_index,
+    update_index,
+)
+from chatbot.retrieval import Hit, Mode, Retriever
+
+UPLOAD_SUFFIXES = (".md", ".txt", ".html")
+_SLUG_DROP = re.compile(r"[^a-z0-9._-]+")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+State = Literal["indexed", "new", "changed", "deleted", "failed"]
+
+
+class LibraryError(ValueError):
+    """An upload or a library change that cannot be made; the message names the problem."""
+
+
+class ArticleNotFoundError(LibraryError):
+    """No article with that id is in the corpus."""
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """One article as the library shows it: what is indexed and what waits for a re-index.
+
+    ``state`` is ``indexed`` (file and index agree), ``new`` or ``changed`` (the file is not
+    indexed yet), ``deleted`` (indexed, file gone) or ``failed`` (the file does not load;
+    ``error`` says why).
+    """
+
+    id: str
+    title: str
+    source: str
+    publisher: str
+    chunks: int
+    sha256: str
+    indexed_at: str
+    state: State
+    error: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def article_id_for(filename: str) -> tuple[str, str]:
+    """The article id and suffix a client's file name maps to; only its last part counts.
+
+    Example:
+        >>> article_id_for("../../etc/My Lupus Notes.MD")
+        ('my-lupus-notes', '.md')
+
+    Raises:
+        LibraryError: the suffix is not one of :data:`UPLOAD_SUFFIXES` or no id is left.
+    """
+    name = re.split(r"[\\/]", filename)[-1].strip()
+    stem, dot, suffix = name.rpartition(".")
+    suffix = f".{suffix.lower()}" if dot else ""
+    if suffix not in UPLOAD_SUFFIXES:
+        raise LibraryError(
+            f"{name or 'the file'}: unsupported type {suffix or '(none)'}; "
+            f"upload {', '.join(UPLOAD_SUFFIXES)} files"
+        )
+    slug = _SLUG_DROP.sub("-", stem.lower()).strip("-._")[:100]
+    if not slug:
+        raise LibraryError(f"{name}: the file name gives no usable article id; rename it")
+    return slug, suffix
+
+
+def save_article(settings: Settings, filename: str, data: bytes) -> ArticleInfo:
+    """Check an uploaded article and write it into the corpus (replacing one with its id).
+
+    Nothing is indexed here: :func:`reindex` does that. The file is parsed first in a scratch
+    folder with the same loader the indexer uses, so a file that would fail to index never
+    reaches the corpus, and it is written with a temporary name and renamed into place.
+
+    Raises:
+        LibraryError: the name, size, encoding or content is not usable (the message says which).
+    """
+    article_id, suffix = article_id_for(filename)
+    if len(data) > settings.max_file_bytes:
+        raise LibraryError(
+            f"{filename}: {len(data):,} bytes is over the {settings.max_file_bytes:,}-byte "
+            "limit (CHATBOT_MAX_FILE_BYTES)"
+        )
+    with tempfile.TemporaryDirectory(prefix="chatbot-upload-") as scratch:
+        probe = Path(scratch) / f"{article_id}{suffix}"
+        probe.write_bytes(data)
+        try:
+            article = load_article(probe, max_bytes=settings.max_file_bytes)
+        except ArticleError as exc:
+            raise LibraryError(f"{filename}: {exc.reason}") from None
+    corpus = Path(settings.corpus_dir)
+    corpus.mkdir(parents=True, exist_ok=True)
+    target = corpus / f"{article_id}{suffix}"
+    staging = corpus / f".upload-{article_id}-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with staging.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    for other in _files_of(corpus, article_id):
+        if other != target:
+            other.unlink(missing_ok=True)
+    publisher = article.meta.get("publisher")
+    return ArticleInfo(
+        id=article.id,
+        title=article.title,
+        source=target.name,
+        publisher=publisher if isinstance(publisher, str) else "",
+        chunks=0,
+        sha256=article.sha256,
+        indexed_at="",
+        state="new",
+    )
+
+
+def delete_article(settings: Settings, article_id: str) -> list[str]:
+    """Remove an article's file from the corpus; the next :func:`reindex` drops its chunks.
+
+    Returns:
+        the names of the files removed.
+
+    Raises:
+        ArticleNotFoundError: no file in the corpus has that id.
+    """
+    if not _ID.match(article_id):
+        raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
+    files = _files_of(Path(settings.corpus_dir), article_id)
+    if not files:
+        raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
+    for path in files:
+        path.unlink(missing_ok=True)
+    return [p.name for p in files]
+
+
+def reindex(
+    settings: Settings, *, rebuild: bool = False, progress: Progress | None = None
+) -> IndexReport:
+    """Bring the index up to date with the corpus (incremental; atomic switch at the end)."""
+    from chatbot.embedding import get_embedder
+
+    corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
+    embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
+    return update_index(
+        corpus,
+        settings.index_dir,
+        embedder,
+        ChunkingConfig(max_tokens=settings.chunk_max_tokens),
+        rebuild=rebuild,
+        progress=progress,
+    )
+
+
+def list_articles(settings: Settings) -> list[ArticleInfo]:
+    """Every article in the live index or the corpus, with whether it waits for a re-index."""
+    indexed: dict[str, ArticleInfo] = {}
+    try:
+        index = load_index(settings.index_dir, verify=False)
+    except IndexNotFoundError:
+        index = None
+    if index is not None:
+        for record in index.articles.values():
+            publisher = record.meta.get("publisher")
+            indexed[record.id] = ArticleInfo(
+                id=record.id,
+                title=record.title,
+                source=record.source,
+                publisher=publisher if isinstance(publisher, str) else "",
+                chunks=len(record.chunk_ids),
+                sha256=record.sha256,
+                indexed_at=record.indexed_at,
+                state="indexed",
+            )
+    found: dict[str, ArticleInfo] = {}
+    corpus = Path(settings.corpus_dir)
+    if corpus.is_dir():
+        loaded = load_corpus(corpus, max_bytes=settings.max_file_bytes)
+        for article in loaded.articles:
+            old = indexed.get(article.id)
+            if old is not None and old.sha256 == article.sha256:
+                found[article.id] = old
+                continue
+            publisher = article.meta.get("publisher")
+            found[article.id] = ArticleInfo(
+                id=article.id,
+                title=article.title,
+                source=article.source,
+                publisher=publisher if isinstance(publisher, str) else "",
+                chunks=old.chunks if old else 0,
+                sha256=article.sha256,
+                indexed_at=old.indexed_at if old else "",
+                state="changed" if old else "new",
+            )
+        for failure in loaded.failures:
+            path = Path(failure.path)
+            old = indexed.get(path.stem)
+            found[path.stem] = ArticleInfo(
+                id=path.stem,
+                title=old.title if old else path.stem,
+                source=path.name,
+                publisher=old.publisher if old else "",
+                chunks=old.chunks if old else 0,
+                sha256=_sha256(path),
+                indexed_at=old.indexed_at if old else "",
+                state="failed",
+                error=failure.error,
+            )
+    for article_id, info in indexed.items():
+        if article_id not in found:
+            found[article_id] = ArticleInfo(**{**asdict(info), "state": "deleted"})
+    return sorted(found.values(), key=lambda a: (a.title.lower(), a.id))
+
+
+def _files_of(corpus: Path, article_id: str) -> list[Path]:
+    if not corpus.is_dir():
+        return []
+    return sorted(
+        p
+        for p in corpus.iterdir()
+        if p.stem == article_id and p.suffix.lower() in SUPPORTED_SUFFIXES and p.is_file()
+    )
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+class Service:
+    """The pipeline for a long-running process: models loaded once, the index kept current.
+
+    Each call checks the index's ``CURRENT`` pointer (one small file read) and, when a
+    re-index has switched it, loads the new version before answering. Calls from many
+    threads share the loaded models; only a reload takes the lock.
+
+    Example:
+        >>> service = Service(Settings.from_env())
+        >>> service.ask("Can Dupixent cause nerve pain?").citations[0].article_id
+        'dupixent-nerve-pain'
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._chatbot: Chatbot | None = None
+        self._version: Path | None = None
+
+    @property
+    def chatbot(self) -> Chatbot:
+        """The chatbot over the live index version (reloaded when the version changed).
+
+        Raises:
+            IndexNotFoundError, IndexMismatchError: no usable index; re-index.
+        """
+        live = current_version(self.settings.index_dir)
+        bot = self._chatbot
+        if bot is not None and live == self._version:
+            return bot
+        with self._lock:
+            live = current_version(self.settings.index_dir)
+            if self._chatbot is None or live != self._version:
+                retriever = Retriever.from_settings(self.settings)
+                self._chatbot = Chatbot(retriever, settings=self.settings)
+                self._version = retriever.index.path
+            return self._chatbot
+
+    @property
+    def version(self) -> str:
+        """The name of the index version answering now."""
+        return self.chatbot.retriever.index.version
+
+    def ask(self, question: str, history: Sequence[Turn | dict[str, str]] = ()) -> Answer:
+        return self.chatbot.ask(question, history)
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: Mode | None = None,
+        articles: Collection[str] | None = None,
+    ) -> list[Hit]:
+        k = self.settings.search_k if k is None else k
+        return self.chatbot.retriever.search(query, k=k, mode=mode, articles=articles)
+
+    def reindex(self, *, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
+        report = reindex(self.settings, rebuild=rebuild, progress=progress)
+        _ = self.chatbot  # load the new version now rather than on the next question
+        return report
