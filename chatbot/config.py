@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,9 @@ from typing import Any
 # ranking metric at the same chunk size; both run offline from bundled files.
 DEFAULT_EMBEDDING_MODEL = "BAAI/bge-small-en-v1.5"
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
+
+
+VECTOR_BACKENDS = ("faiss", "milvus")
 
 
 class SettingsError(ValueError):
@@ -63,6 +66,14 @@ class Settings:
     # question counts as not covered by the articles (chosen on the gold set).
     answer_passages: int = 5
     answer_min_evidence: float = 0.5
+    # Vector store: "faiss" (a file in each index version) or "milvus" at ``milvus_uri``
+    # (a file path runs Milvus Lite in-process; http://host:19530 a Milvus server).
+    vector_backend: str = "faiss"
+    milvus_uri: str = ""
+    # Secrets for changing the library: the Streamlit library page asks for the password,
+    # the HTTP API's write endpoints for the bearer token. Unset, both are disabled.
+    admin_password: str = field(default="", repr=False)
+    admin_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +122,11 @@ class Settings:
             raise SettingsError("CHATBOT_ANSWER_MIN_EVIDENCE must be in [0, 1]")
         if not 0.0 < self.duplicate_threshold <= 1.0:
             raise SettingsError("CHATBOT_DUPLICATE_THRESHOLD must be in (0, 1]")
+        if self.vector_backend not in VECTOR_BACKENDS:
+            raise SettingsError(
+                f"CHATBOT_VECTOR_BACKEND={self.vector_backend!r}: use one of "
+                + ", ".join(VECTOR_BACKENDS)
+            )
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given fields replaced (``None`` values are ignored)."""
