@@ -1,4 +1,5 @@
-# Quick start: `make run` (set up, build the index if absent, start the app) and `make test`.
+# Quick start: `make run` (set up, build the index if absent, open the app at
+# http://localhost:8501) and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,8 +9,11 @@ TORCH  ?= torch==2.13.0
 # Machines of this project keep wheels (torch's CPU build among them) in /opt/wheels.
 WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 STAMP  := $(VENV)/.installed
+# Browser tests drive Debian's chromium; installing it needs root (or sudo).
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT   ?= 8501
 
-.PHONY: setup run index test unit lint format bench eval clean
+.PHONY: setup browser run chat serve index test unit lint format bench eval clean
 
 setup: $(STAMP)
 
@@ -20,9 +24,25 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet $(WHEELS) -e ".[dev]"
 	touch $(STAMP)
 
+browser:
+	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	  chromium fonts-dejavu-core; }
+
+# The Streamlit app: chat, search and library pages.
 run: setup
 	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
+	$(BIN)/streamlit run ui/app.py --server.address localhost --server.port $(PORT)
+
+# The same answers in the terminal.
+chat: setup
+	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
 	$(BIN)/chatbot ask
+
+# The HTTP API on http://127.0.0.1:8000 (docs/api.md).
+serve: setup
+	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
+	$(BIN)/chatbot serve
 
 index: setup
 	$(BIN)/chatbot index
@@ -36,9 +56,10 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The whole suite: lint, unit tests on fakes, integration tests on the real model and corpus.
-test: lint
-	$(BIN)/pytest
+# The whole suite: lint, unit tests on fakes, integration tests on the real models and corpus,
+# the Streamlit pages under AppTest and in a real headless Chromium.
+test: lint browser
+	CHATBOT_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 unit: setup
 	$(BIN)/pytest -m "not integration"

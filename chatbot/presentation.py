@@ -1,0 +1,86 @@
+"""Text for people: answers as safe Markdown, as copyable plain text, passages with highlights.
+
+Article and user text reaches a Markdown renderer only through :func:`escape_markdown`, which
+backslash-escapes every character Markdown (and Streamlit's extensions: ``$`` maths, ``:``
+directives and emoji) could read as syntax, so ``<script>``, ``<img onerror=...>`` and
+``[x](javascript:...)`` show as the characters they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from chatbot.answering import Answer, Citation
+from chatbot.chunking import Chunk
+
+# Every ASCII punctuation character CommonMark lets a backslash escape.
+_MARKDOWN_SPECIAL = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as Markdown that renders to exactly these characters, never to markup.
+
+    Example:
+        >>> escape_markdown("<b>[x](javascript:alert(1))</b>")
+        '\\\\<b\\\\>\\\\[x\\\\]\\\\(javascript\\\\:alert\\\\(1\\\\)\\\\)\\\\</b\\\\>'
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _CONTROL.sub("", text))
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer's text as Markdown: escaped, with its ``- `` list lines kept as a list."""
+    lines = []
+    for line in answer.answer.split("\n"):
+        if line.startswith("- "):
+            lines.append("- " + escape_markdown(line[2:]))
+        else:
+            lines.append(escape_markdown(line))
+    return "\n".join(lines)
+
+
+def source_label(citation: Citation) -> str:
+    """``[n] Title › Section``: how a source is named in a list."""
+    where = citation.title + (f" › {citation.section}" if citation.section else "")
+    return f"[{citation.n}] {where}"
+
+
+def plain_text(answer: Answer) -> str:
+    """The answer, its sources and the disclaimer as plain text, ready to paste anywhere."""
+    parts = [answer.answer.strip()]
+    if answer.citations:
+        sources = []
+        for c in answer.citations:
+            by = f", {c.publisher}" if c.publisher else ""
+            sources.append(f"{source_label(c)}{by} ({c.article_id}, characters {c.start}-{c.end})")
+        parts.append("Sources:\n" + "\n".join(sources))
+    parts.append(answer.disclaimer)
+    return "\n\n".join(parts)
+
+
+def passage_of(chunks: Iterable[Chunk], citation: Citation) -> Chunk | None:
+    """The indexed chunk that holds the cited sentence (``None`` if no chunk does)."""
+    for chunk in chunks:
+        if chunk.article_id == citation.article_id and chunk.start <= citation.start < chunk.end:
+            return chunk
+    return None
+
+
+def highlighted_passage(passage: Chunk, citation: Citation) -> str:
+    """The passage as escaped Markdown with the quoted sentence in bold.
+
+    A quote that is not inside the passage leaves the passage unmarked.
+    """
+    start = citation.start - passage.start
+    end = min(citation.end, passage.end) - passage.start
+    text = passage.text
+    if not 0 <= start < end <= len(text):
+        return escape_markdown(text)
+    quote = escape_markdown(" ".join(text[start:end].split()))
+    return f"{escape_markdown(text[:start])}**{quote}**{escape_markdown(text[end:])}"
+
+
+def topics(titles: Sequence[str]) -> str:
+    """The articles' titles as an escaped Markdown list."""
+    return "\n".join(f"- {escape_markdown(t)}" for t in sorted(titles))

@@ -1,0 +1,59 @@
+"""Pieces of the Streamlit app (``ui/``): the shared service and how answers are drawn.
+
+Nothing here passes ``unsafe_allow_html``: article and user text goes through
+:func:`chatbot.presentation.escape_markdown` before Streamlit renders it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from chatbot import presentation
+from chatbot.answering import Answer
+from chatbot.config import Settings
+from chatbot.index import CURRENT
+from chatbot.library import Service, reindex
+
+EMERGENCY_TITLE = "Get help now"
+
+
+@st.cache_resource(show_spinner="Loading the models and the index…")
+def _service(settings: Settings) -> Service:
+    if not (settings.index_dir / CURRENT).exists():
+        reindex(settings)  # first start: build the default index from the corpus
+    service = Service(settings)
+    _ = service.chatbot  # load the models before the first question
+    return service
+
+
+def service() -> Service:
+    """The process-wide service for the settings in the environment (loaded once)."""
+    return _service(Settings.from_env())
+
+
+def render_answer(answer: Answer, service: Service) -> None:
+    """Draw one answer: emergency banner first, then the text, its sources and the disclaimer."""
+    if answer.status == "emergency":
+        st.error(
+            f"**{EMERGENCY_TITLE}**\n\n" + presentation.answer_markdown(answer),
+            icon=":material/emergency:",
+        )
+    elif answer.status == "no_answer":
+        st.warning(presentation.answer_markdown(answer), icon=":material/search_off:")
+    else:
+        st.markdown(presentation.answer_markdown(answer))
+    if answer.citations:
+        chunks = service.chatbot.retriever.index.chunks
+        st.caption("Sources")
+        for citation in answer.citations:
+            label = presentation.escape_markdown(presentation.source_label(citation))
+            with st.expander(label):
+                about = [citation.publisher] if citation.publisher else []
+                about.append(f"{citation.article_id}, characters {citation.start}–{citation.end}")
+                st.caption(presentation.escape_markdown(" · ".join(about)))
+                passage = presentation.passage_of(chunks, citation)
+                if passage is None:
+                    st.markdown(f"**{presentation.escape_markdown(citation.quote)}**")
+                else:
+                    st.markdown(presentation.highlighted_passage(passage, citation))
+    st.caption(presentation.escape_markdown(answer.disclaimer))

@@ -1,0 +1,148 @@
+"""Library page (for developers): the indexed articles, uploads, deletes and re-indexing.
+
+Changing anything needs ``CHATBOT_ADMIN_PASSWORD``; without it the page only lists.
+"""
+
+import hmac
+
+import streamlit as st
+
+from chatbot import webui
+from chatbot.library import (
+    UPLOAD_SUFFIXES,
+    LibraryError,
+    delete_article,
+    list_articles,
+    save_article,
+)
+from chatbot.presentation import escape_markdown
+
+service = webui.service()
+settings = service.settings
+
+st.title("Library")
+
+
+def article_table() -> None:
+    articles = list_articles(settings)
+    st.dataframe(
+        [
+            {
+                "title": a.title,
+                "id": a.id,
+                "state": a.state,
+                "chunks": a.chunks,
+                "sha256": a.sha256[:12],
+                "indexed": a.indexed_at,
+                "problem": a.error,
+            }
+            for a in articles
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    waiting = [a for a in articles if a.state != "indexed"]
+    if waiting:
+        st.warning(
+            escape_markdown(
+                f"{len(waiting)} change(s) wait for a re-index: "
+                + ", ".join(f"{a.id} ({a.state})" for a in waiting)
+            ),
+            icon=":material/pending:",
+        )
+    st.caption(escape_markdown(f"Index version {service.version}, in {settings.index_dir}"))
+
+
+if not settings.admin_password:
+    st.info(
+        "The library is read-only. To add, replace or delete articles here, start the app "
+        "with an admin password: `CHATBOT_ADMIN_PASSWORD=... make run`.",
+        icon=":material/lock:",
+    )
+    article_table()
+    st.stop()
+
+st.session_state.setdefault("admin", False)
+if not st.session_state.admin:
+    with st.form("login"):
+        password = st.text_input("Admin password", type="password")
+        entered = st.form_submit_button("Unlock")
+    if entered:
+        if hmac.compare_digest(password.encode(), settings.admin_password.encode()):
+            st.session_state.admin = True
+            st.rerun()
+        st.error("Wrong password. Nothing was changed.")
+    article_table()
+    st.stop()
+
+article_table()
+
+st.subheader("Add or replace articles")
+with st.form("upload", clear_on_submit=True):
+    files = st.file_uploader(
+        "Markdown, text or HTML files; a file whose name matches an article replaces it",
+        type=[s.lstrip(".") for s in UPLOAD_SUFFIXES],
+        accept_multiple_files=True,
+    )
+    upload = st.form_submit_button("Add to the library")
+if upload:
+    for file in files or []:
+        try:
+            info = save_article(settings, file.name, file.getvalue())
+        except LibraryError as exc:
+            st.error(escape_markdown(str(exc)), icon=":material/error:")
+        else:
+            st.success(
+                escape_markdown(f"Saved {info.source} (“{info.title}”).")
+                + " Re-index to make it searchable."
+            )
+
+st.subheader("Delete an article")
+ids = [a.id for a in list_articles(settings) if a.state != "deleted"]
+with st.form("delete"):
+    target = st.selectbox("Article", ids, index=None, placeholder="Choose an article")
+    sure = st.checkbox("Yes, delete its file from the corpus")
+    delete = st.form_submit_button("Delete")
+if delete:
+    if target is None or not sure:
+        st.error("Choose an article and tick the box to delete it.")
+    else:
+        try:
+            removed = delete_article(settings, target)
+        except LibraryError as exc:
+            st.error(escape_markdown(str(exc)))
+        else:
+            st.success(
+                escape_markdown(f"Deleted {', '.join(removed)}.")
+                + " Re-index to drop it from answers."
+            )
+
+st.subheader("Re-index")
+if st.button("Re-index now", type="primary", icon=":material/sync:"):
+    bar = st.progress(0.0, text="Starting…")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"{stage}: {done} of {total}")
+
+    try:
+        report = service.reindex(progress=progress)
+    except Exception as exc:  # shown to the user; the write is atomic, the live index stands
+        bar.empty()
+        st.error("Re-index failed, the live index is unchanged: " + escape_markdown(str(exc)))
+    else:
+        bar.progress(1.0, text="Done")
+        changed = {
+            "added": report.added,
+            "updated": report.updated,
+            "removed": report.removed,
+        }
+        summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in changed.items() if v)
+        st.success(
+            escape_markdown(
+                f"Index {report.version}: {report.articles} articles, {report.chunks} chunks "
+                f"({report.embedded_chunks} embedded, {report.reused_chunks} reused). "
+                + (summary or "Nothing changed.")
+            )
+        )
+        for failure in report.failed:
+            st.error(escape_markdown(f"{failure['path']}: {failure['error']}"))
