@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-answers", action="store_true", help="skip the answer metrics")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = sub.add_parser("serve", help="run the HTTP API (docs/api.md)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
+    p.add_argument("--corpus", type=Path, help="article folder (CHATBOT_CORPUS_DIR)")
+
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -80,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "search": cmd_search,
             "status": cmd_status,
             "eval": cmd_eval,
+            "serve": cmd_serve,
         }
         command = commands[args.command]
         return command(args, settings)
@@ -336,6 +343,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(markdown)
         print(f"report: {out / 'report.md'}\nchart: {out / 'chart.png'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from chatbot.api import create_app
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a port number (0-65535)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 
 

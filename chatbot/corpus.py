@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -230,7 +231,15 @@ def split_front_matter(text: str, path: Path | str = "<text>") -> tuple[dict[str
         raise ArticleError(path, f"front matter is not valid YAML{where}: {problem}") from exc
     if not isinstance(meta, dict):
         raise ArticleError(path, "front matter must be a mapping of 'key: value' lines")
-    return _jsonable(meta), body
+    meta = _jsonable(meta)
+    try:  # YAML escapes such as "\ud800" make lone surrogates, which no file or JSON can hold
+        json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ArticleError(
+            path,
+            "front matter is not valid Unicode (an escape such as \\ud800 gives a lone surrogate)",
+        ) from None
+    return meta, body
 
 
 def _jsonable(value: Any) -> Any:
