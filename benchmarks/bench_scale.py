@@ -62,7 +62,7 @@ CORPUS_DIR = REPO_ROOT / "corpus"
 QUESTIONS = REPO_ROOT / "eval" / "questions.jsonl"
 MODES = ("dense", "bm25", "hybrid", "rerank")
 HYBRID_TARGET_MS = 20.0  # the issue's target: hybrid search p50 at 100k chunks
-HNSW_M = 32  # the parameters chatbot.index._make_faiss_index uses
+HNSW_M = 32  # the parameters chatbot.vectorstore._make_faiss_index uses
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
 DISTRACTOR_PREFIX = "distractor-"  # article ids of the synthetic articles
@@ -886,7 +886,7 @@ def nn_cosine(vectors: np.ndarray) -> float:
 
 
 def make_hnsw(vectors: np.ndarray) -> Any:
-    """``IndexHNSWFlat`` with the parameters of ``chatbot.index._make_faiss_index``."""
+    """``IndexHNSWFlat`` with the parameters of ``chatbot.vectorstore._make_faiss_index``."""
     import faiss
 
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -1013,23 +1013,29 @@ def embedder_threads(embedder: Any) -> str:
 def instrumented(clock: Stopwatch) -> Iterator[None]:
     """Time the stages inside ``update_index`` by wrapping the module's own functions."""
     import chatbot.index as ix
+    import chatbot.vectorstore as vs
     from chatbot.lexical import LexicalIndex
 
     saved = {
-        name: getattr(ix, name)
-        for name in ("chunk_article", "_make_faiss_index", "_write_version", "_load_previous")
+        (module, name): getattr(module, name)
+        for module, name in (
+            (ix, "chunk_article"),
+            (vs, "_make_faiss_index"),
+            (ix, "_write_version"),
+            (ix, "_load_previous"),
+        )
     }
     build, save = LexicalIndex.build, LexicalIndex.save
     try:
-        for name, func in saved.items():
-            setattr(ix, name, clock.wrap(name, func))
+        for (module, name), func in saved.items():
+            setattr(module, name, clock.wrap(name, func))
         timed_build = clock.wrap("bm25_build", build)
         LexicalIndex.build = classmethod(lambda cls, texts: timed_build(texts))
         LexicalIndex.save = clock.wrap("bm25_save", save)
         yield
     finally:
-        for name, func in saved.items():
-            setattr(ix, name, func)
+        for (module, name), func in saved.items():
+            setattr(module, name, func)
         LexicalIndex.build = build
         LexicalIndex.save = save
 

@@ -1,19 +1,22 @@
-"""The saved index: FAISS vectors, a JSON-lines docstore and a JSON manifest, versioned.
+"""The saved index: vectors, a JSON-lines docstore and a JSON manifest, versioned.
 
 Layout of an index folder::
 
     index/
       CURRENT                 name of the live version (switched with an atomic rename)
       versions/v-<time>-<id>/
-        manifest.json         schema, model, chunking, articles (sha256, chunk ids), checksums
+        manifest.json         schema, model, chunking, vector backend, articles (sha256,
+                              chunk ids), checksums
         chunks.jsonl          one chunk per line, in vector order
-        vectors.faiss         the FAISS index (inner product on normalised vectors)
+        vectors.faiss         the FAISS index (inner product on normalised vectors); with the
+                              Milvus backend the vectors live in a Milvus collection instead
         bm25/                 the BM25 index of the same chunks (bm25s, numpy arrays + JSON)
+      milvus.db/              Milvus Lite's data, when it is the backend and no URI is set
 
 A new version is written to a temporary folder, synced, renamed into ``versions/``, and
 only then named in ``CURRENT``; a reader therefore sees the old version or the new one,
 never a half-written one, and a process killed at any moment leaves the last good version.
-Nothing here uses pickle.
+Where the vectors go is :mod:`chatbot.vectorstore`'s business. Nothing here uses pickle.
 """
 
 from __future__ import annotations
@@ -30,30 +33,34 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
 
 from chatbot.chunking import Chunk, ChunkingConfig, chunk_article
 from chatbot.corpus import Article, CorpusLoad
 from chatbot.embedding import Embedder
 from chatbot.lexical import LexicalIndex
+from chatbot.vectorstore import (
+    FAISS_FILE,
+    FaissVectors,
+    Vectors,
+    VectorStore,
+    VectorStoreError,
+    store_for,
+)
+from chatbot.vectorstore import HNSW_THRESHOLD as HNSW_THRESHOLD
+
+if TYPE_CHECKING:
+    from chatbot.config import Settings
 
 SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
-VECTORS = "vectors.faiss"
+VECTORS = FAISS_FILE
 BM25 = "bm25"
-# Below this many chunks an exhaustive scan is exact and fast enough; above it, HNSW.
-# Measured by benchmarks/bench_scale.py on 2 cores, one FAISS thread: an exact scan takes
-# 9.7 ms at 100k chunks (hybrid search p50 18.9 ms, at the edge of its 20 ms budget). HNSW
-# (M=32, efConstruction=200, efSearch=256) searches 100k in 0.45 ms (hybrid p50 10.4 ms) and
-# finds 96.5% of the real articles' chunks among distractors (recall@30; 89% at efSearch=96),
-# for gold hit@5 81/90 against 82/90 exact, at ~38 s of build per 100k chunks.
-HNSW_THRESHOLD = 50_000
 # Chunks embedded between two progress reports when a caller watches progress.
 _EMBED_STEP = 64
 
@@ -69,7 +76,8 @@ Built by `chatbot index`; not tracked by git. Do not edit by hand.
 - `versions/v-*/manifest.json`: schema version, embedding model and dimension, chunking
   settings, each article's sha256 and chunk ids, build time, library versions, checksums.
 - `versions/v-*/chunks.jsonl`: the chunks (text, section, character offsets), in vector order.
-- `versions/v-*/vectors.faiss`: the FAISS inner-product index of the normalised vectors.
+- `versions/v-*/vectors.faiss`: the FAISS inner-product index of the normalised vectors
+  (with `CHATBOT_VECTOR_BACKEND=milvus` the vectors are in a Milvus collection instead).
 - `versions/v-*/bm25/`: the BM25 index of the same chunks (numpy arrays and JSON, no pickle).
 
 Delete the folder and run `chatbot index` to build it again.
@@ -85,7 +93,8 @@ class IndexNotFoundError(IndexError):
 
 
 class IndexMismatchError(IndexError):
-    """The index was built with another schema, model or dimension: it must be rebuilt."""
+    """The index was built with another schema, model, dimension or vector backend: it must
+    be rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -103,14 +112,31 @@ class ArticleRecord:
 
 @dataclass
 class Index:
-    """A loaded index version: chunks in vector order, their articles, and the FAISS index."""
+    """A loaded index version: chunks in vector order, their articles, their vectors (in
+    FAISS or Milvus, see :mod:`chatbot.vectorstore`) and the BM25 index."""
 
     path: Path
     manifest: dict[str, Any]
     chunks: list[Chunk]
     articles: dict[str, ArticleRecord]
-    faiss_index: Any
+    vector_index: Vectors
     lexical: LexicalIndex
+
+    @property
+    def backend(self) -> str:
+        """Where the vectors are: ``"faiss"`` or ``"milvus"``."""
+        return str(_vectors_record(self.manifest)["backend"])
+
+    @property
+    def faiss_index(self) -> Any:
+        """The FAISS index of a FAISS-backed version (``None`` with another backend)."""
+        return getattr(self.vector_index, "index", None)
+
+    @faiss_index.setter
+    def faiss_index(self, value: Any) -> None:
+        if not isinstance(self.vector_index, FaissVectors):
+            raise TypeError(f"the index in {self.path} does not keep its vectors in FAISS")
+        self.vector_index.index = value
 
     @property
     def model(self) -> str:
@@ -140,21 +166,19 @@ class Index:
             raise IndexMismatchError(
                 f"query vector has {query.shape[1]} dimensions, the index {self.dimension}"
             )
-        scores, rows = self.faiss_index.search(query, min(k, len(self.chunks)))
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        return self.vector_index.search(query, min(k, len(self.chunks)))
 
     def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given rows."""
         if not rows:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self.faiss_index.reconstruct(int(r)) for r in rows])
+        return self.vector_index.vectors_of(rows)
 
     def vectors(self) -> np.ndarray:
         """All stored vectors, row ``i`` belonging to ``chunks[i]``."""
-        n = len(self.chunks)
-        if n == 0:
+        if not self.chunks:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.asarray(self.faiss_index.reconstruct_n(0, n), dtype=np.float32)
+        return self.vector_index.all()
 
 
 @dataclass
@@ -198,20 +222,33 @@ def current_version(index_dir: Path) -> Path:
     return index_dir / VERSIONS / name
 
 
-def load_index(index_dir: Path, *, model: str | None = None, verify: bool = True) -> Index:
+def load_index(
+    index_dir: Path,
+    *,
+    model: str | None = None,
+    verify: bool = True,
+    store: VectorStore | None = None,
+) -> Index:
     """Load the live version of the index in ``index_dir``.
 
     Args:
         index_dir: the index folder.
         model: when given, the embedding model the caller will query with; an index built
             with another model is refused.
-        verify: check the files against the checksums in the manifest.
+        verify: check the files against the checksums in the manifest (and, with Milvus,
+            that the collection holds every vector the version names).
+        store: the configured vector store; an index whose vectors are in another backend
+            is refused. By default the one ``CHATBOT_VECTOR_BACKEND`` and
+            ``CHATBOT_MILVUS_URI`` name.
 
     Raises:
         IndexNotFoundError: there is no index.
-        IndexMismatchError: built with another schema or model; re-index.
-        IndexError: the files are damaged.
+        IndexMismatchError: built with another schema, model or vector backend; re-index.
+        IndexError: the files are damaged, or the vector store lacks the version's vectors.
     """
+    index_dir = Path(index_dir)
+    if store is None:
+        store = configured_store(index_dir=index_dir)
     path = current_version(index_dir)
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
@@ -232,6 +269,13 @@ def load_index(index_dir: Path, *, model: str | None = None, verify: bool = True
             f"but the settings name {model!r}; re-index with `chatbot index --rebuild` "
             "(or set CHATBOT_EMBEDDING_MODEL back)"
         )
+    record = _vectors_record(manifest)
+    if record["backend"] != store.backend:
+        raise IndexMismatchError(
+            f"the index in {index_dir} keeps its vectors in {record['backend']}, but the "
+            f"settings name {store.backend!r} (CHATBOT_VECTOR_BACKEND); re-index with "
+            f"`chatbot index --rebuild` (or set CHATBOT_VECTOR_BACKEND={record['backend']})"
+        )
     if verify:
         for name, expected in manifest["checksums"].items():
             if ".." in name or name.startswith(("/", ".")):
@@ -241,9 +285,11 @@ def load_index(index_dir: Path, *, model: str | None = None, verify: bool = True
                     f"{path / name} does not match its checksum; run `chatbot index --rebuild`"
                 )
     chunks = [Chunk(**json.loads(line)) for line in _read_lines(path / CHUNKS)]
-    vectors = faiss.read_index(str(path / VECTORS))
-    if vectors.ntotal != len(chunks) or vectors.d != manifest["model"]["dimension"]:
-        raise IndexError(f"{path} is inconsistent; run `chatbot index --rebuild`")
+    dimension = int(manifest["model"]["dimension"])
+    try:
+        vectors = store.open(path, record, [c.id for c in chunks], dimension, verify=verify)
+    except VectorStoreError as exc:
+        raise IndexError(str(exc)) from exc
     articles = {
         a["id"]: ArticleRecord(**{**a, "chunk_ids": tuple(a["chunk_ids"])})
         for a in manifest["articles"]
@@ -254,9 +300,39 @@ def load_index(index_dir: Path, *, model: str | None = None, verify: bool = True
         manifest=manifest,
         chunks=chunks,
         articles=articles,
-        faiss_index=vectors,
+        vector_index=vectors,
         lexical=lexical,
     )
+
+
+def configured_store(
+    settings: Settings | None = None, index_dir: Path | None = None
+) -> VectorStore:
+    """The vector store ``settings`` name (by default the ``CHATBOT_*`` variables), for the
+    index in ``index_dir`` (by default ``settings.index_dir``).
+
+    Raises:
+        IndexError: the Milvus URI cannot be used.
+    """
+    from chatbot.config import Settings
+
+    try:
+        return store_for(settings or Settings.from_env(), index_dir)
+    except VectorStoreError as exc:
+        raise IndexError(str(exc)) from exc
+
+
+def _vectors_record(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a version's vectors are (manifests from before the record meant FAISS)."""
+    record = manifest.get("vectors")
+    if isinstance(record, dict):
+        return record
+    return {
+        "backend": "faiss",
+        "file": VECTORS,
+        "dimension": manifest["model"]["dimension"],
+        "index": manifest.get("faiss_index", "IndexFlatIP"),
+    }
 
 
 def _read_lines(path: Path) -> Iterator[str]:
@@ -285,6 +361,7 @@ def update_index(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
+    store: VectorStore | None = None,
 ) -> IndexReport:
     """Bring the index in ``index_dir`` up to date with ``corpus``, embedding only what changed.
 
@@ -301,6 +378,9 @@ def update_index(
         rebuild: embed everything again, reusing no stored vector.
         progress: called as ``progress(stage, done, total)`` while the work advances;
             stages are ``"chunking"`` (articles), ``"embedding"`` (chunks) and ``"writing"``.
+        store: where the vectors go; by default the store ``CHATBOT_VECTOR_BACKEND`` and
+            ``CHATBOT_MILVUS_URI`` name. A live version kept in another backend is not
+            reused: everything is embedded again.
 
     Raises:
         IndexError: the corpus is empty while the index is not (pass ``rebuild`` to allow).
@@ -312,9 +392,11 @@ def update_index(
             f"word pieces that {embedder.name} reads; lower it"
         )
     index_dir = Path(index_dir)
+    if store is None:
+        store = configured_store(index_dir=index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with _writer_lock(index_dir):
-        previous = _load_previous(index_dir)
+        previous = _load_previous(index_dir, store)
         report = IndexReport(failed=[{"path": f.path, "error": f.error} for f in corpus.failures])
         if (
             previous is not None
@@ -326,7 +408,7 @@ def update_index(
                 "indexed articles (run with --rebuild to do so)"
             )
         compatible = previous is not None and _compatible(previous, embedder, config)
-        old_vectors = _vector_lookup(previous) if compatible and not rebuild else {}
+        reusable = previous.vector_index if previous is not None and compatible else None
         old_records = previous.articles if previous is not None else {}
         old_chunks = _chunks_by_article(previous) if previous is not None else {}
 
@@ -363,21 +445,25 @@ def update_index(
         report.removed = sorted(set(old_records) - present)
 
         chunks = [c for group in chunk_lists for c in group]
+        chunk_ids = [c.id for c in chunks]
         titles = {r.id: r.title for r in records}
         report_progress("chunking", len(ordered), len(ordered))
-        todo = [i for i, c in enumerate(chunks) if c.id not in old_vectors]
         dimension = embedder.dimension
-        matrix = np.zeros((len(chunks), dimension), dtype=np.float32)
-        for row, chunk in enumerate(chunks):
-            if chunk.id in old_vectors:
-                matrix[row] = old_vectors[chunk.id]
+        vectors = store.describe(embedder.name, dimension, len(chunks))
+        try:
+            known = set() if rebuild else store.known(vectors, chunk_ids, reusable)
+        except VectorStoreError as exc:
+            raise IndexError(str(exc)) from exc
+        todo = [i for i, c in enumerate(chunks) if c.id not in known]
+        fresh: dict[str, np.ndarray] = {}
         step = _EMBED_STEP if progress is not None else max(len(todo), 1)
         for start in range(0, len(todo), step):
             report_progress("embedding", start, len(todo))
             rows = todo[start : start + step]
-            matrix[rows] = embedder.embed_documents(
+            embedded = embedder.embed_documents(
                 [chunks[i].embedding_text(titles[chunks[i].article_id]) for i in rows]
             )
+            fresh.update(zip((chunk_ids[i] for i in rows), embedded, strict=True))
         report_progress("embedding", len(todo), len(todo))
         report.embedded_chunks = len(todo)
         report.reused_chunks = len(chunks) - len(todo)
@@ -390,13 +476,20 @@ def update_index(
             and not rebuild
             and not (report.added or report.updated or report.removed)
         )
+        try:
+            store.add(vectors, fresh)  # Milvus: before any version names them
+        except VectorStoreError as exc:
+            raise IndexError(str(exc)) from exc
         if unchanged_content and previous is not None:
             report.version = previous.version
             _collect_garbage(index_dir, keep=None)
+            _collect_vector_garbage(index_dir, store, _vectors_record(previous.manifest))
             return report
         report_progress("writing", 0, 1)
-        manifest = _manifest(embedder, config, records, dimension)
-        report.version = _write_version(index_dir, manifest, chunks, matrix, titles)
+        manifest = _manifest(embedder, config, records, dimension, vectors)
+        report.version = _write_version(
+            index_dir, manifest, chunks, titles, store, fresh, reusable if not rebuild else None
+        )
         report_progress("writing", 1, 1)
         return report
 
@@ -413,20 +506,13 @@ def _compatible(previous: Index, embedder: Embedder, config: ChunkingConfig) -> 
     )
 
 
-def _load_previous(index_dir: Path) -> Index | None:
+def _load_previous(index_dir: Path, store: VectorStore) -> Index | None:
     try:
-        return load_index(index_dir)
+        return load_index(index_dir, store=store)
     except IndexNotFoundError:
         return None
     except IndexError:
-        return None  # unreadable or another schema: nothing to reuse, build afresh
-
-
-def _vector_lookup(index: Index | None) -> dict[str, np.ndarray]:
-    if index is None:
-        return {}
-    vectors = index.vectors()
-    return {chunk.id: vectors[row] for row, chunk in enumerate(index.chunks)}
+        return None  # unreadable, another schema or backend: nothing to reuse, build afresh
 
 
 def _chunks_by_article(index: Index) -> dict[str, list[Chunk]]:
@@ -460,16 +546,21 @@ def _record(article: Article, chunks: Sequence[Chunk], indexed_at: str) -> Artic
 
 
 def _manifest(
-    embedder: Embedder, config: ChunkingConfig, records: Sequence[ArticleRecord], dimension: int
+    embedder: Embedder,
+    config: ChunkingConfig,
+    records: Sequence[ArticleRecord],
+    dimension: int,
+    vectors: Mapping[str, Any],
 ) -> dict[str, Any]:
+    backend = {"vectors": dict(vectors)}
+    if vectors["backend"] == "faiss":
+        backend["faiss_index"] = vectors["index"]  # where readers of older manifests look
     return {
         "schema_version": SCHEMA_VERSION,
         "built_at": _now(),
         "model": {"name": embedder.name, "dimension": dimension, "max_tokens": embedder.max_tokens},
         "chunking": asdict(config),
-        "faiss_index": "IndexHNSWFlat"
-        if len(records) and _hnsw(sum(len(r.chunk_ids) for r in records))
-        else "IndexFlatIP",
+        **backend,
         "bm25": {
             "library": "bm25s",
             "tokenizer": "snowball-english",
@@ -482,36 +573,20 @@ def _manifest(
 
 def _library_versions() -> dict[str, str]:
     versions = {}
-    for name in ("chatbot", "faiss-cpu", "sentence-transformers", "torch", "numpy"):
+    for name in ("chatbot", "faiss-cpu", "pymilvus", "sentence-transformers", "torch", "numpy"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return versions
-
-
-def _hnsw(n_chunks: int) -> bool:
-    return n_chunks >= HNSW_THRESHOLD
-
-
-def _make_faiss_index(matrix: np.ndarray) -> Any:
-    """Exact inner product (cosine on normalised vectors) for small indexes, HNSW for large."""
-    index: Any
-    if _hnsw(len(matrix)):
-        index = faiss.IndexHNSWFlat(matrix.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 200
-        index.hnsw.efSearch = 256
-    else:
-        index = faiss.IndexFlatIP(matrix.shape[1])
-    if len(matrix):
-        index.add(matrix)
-    return index
 
 
 def _write_version(
     index_dir: Path,
     manifest: dict[str, Any],
     chunks: Sequence[Chunk],
-    matrix: np.ndarray,
     titles: Mapping[str, str],
+    store: VectorStore,
+    fresh: Mapping[str, np.ndarray],
+    reusable: Vectors | None,
 ) -> str:
     versions = index_dir / VERSIONS
     versions.mkdir(exist_ok=True)
@@ -523,13 +598,23 @@ def _write_version(
         for chunk in chunks:
             handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
         _sync(handle)
-    faiss.write_index(_make_faiss_index(matrix), str(staging / VECTORS))
-    _fsync_path(staging / VECTORS)
+    try:
+        vector_files = store.write(
+            staging, manifest["vectors"], [c.id for c in chunks], fresh, reusable
+        )
+    except VectorStoreError as exc:
+        raise IndexError(str(exc)) from exc
+    for file in vector_files:
+        _fsync_path(staging / file)
     (staging / BM25).mkdir()
     LexicalIndex.build([c.embedding_text(titles[c.article_id]) for c in chunks]).save(
         staging / BM25
     )
-    files = [CHUNKS, VECTORS, *sorted(f"{BM25}/{p.name}" for p in (staging / BM25).iterdir())]
+    files = [
+        CHUNKS,
+        *vector_files,
+        *sorted(f"{BM25}/{p.name}" for p in (staging / BM25).iterdir()),
+    ]
     for file in files:
         _fsync_path(staging / file)
     _fsync_path(staging / BM25)
@@ -548,6 +633,7 @@ def _write_version(
         if not readme.exists():
             _atomic_write_text(readme, _README)
     _collect_garbage(index_dir, keep={name, previous} - {None})
+    _collect_vector_garbage(index_dir, store, manifest["vectors"])
     return name
 
 
@@ -579,6 +665,34 @@ def _collect_garbage(index_dir: Path, keep: set[str | None] | None) -> None:
                 shutil.rmtree(path, ignore_errors=True)
         for path in index_dir.glob(".*.tmp"):
             path.unlink(missing_ok=True)
+
+
+def _collect_vector_garbage(index_dir: Path, store: VectorStore, record: Mapping[str, Any]) -> None:
+    """Drop stored vectors that no version left on disk names (Milvus rows of removed or
+    changed chunks, and of writers that died before their switch). Best effort: the update
+    has succeeded, and anything left is collected by the next one."""
+    with contextlib.suppress(Exception):
+        store.collect_garbage(record, lambda: _chunk_ids_on_disk(index_dir, record))
+
+
+def _chunk_ids_on_disk(index_dir: Path, record: Mapping[str, Any]) -> set[str]:
+    """The chunk ids of every version on disk that keeps its vectors where ``record`` says.
+
+    Raises:
+        OSError, ValueError: a manifest cannot be read (then nothing may be collected).
+    """
+    ids: set[str] = set()
+    for path in (index_dir / VERSIONS).iterdir():
+        if path.name.startswith(".tmp-"):
+            continue
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        other = _vectors_record(manifest)
+        if (other["backend"], other.get("collection")) == (
+            record["backend"],
+            record.get("collection"),
+        ):
+            ids.update(c for a in manifest["articles"] for c in a["chunk_ids"])
+    return ids
 
 
 def _sync(handle: Any) -> None:

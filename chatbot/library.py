@@ -27,6 +27,7 @@ from chatbot.index import (
     IndexNotFoundError,
     IndexReport,
     Progress,
+    configured_store,
     current_version,
     load_index,
     update_index,
@@ -180,6 +181,7 @@ def reindex(
         ChunkingConfig(max_tokens=settings.chunk_max_tokens),
         rebuild=rebuild,
         progress=progress,
+        store=configured_store(settings),
     )
 
 
@@ -187,7 +189,7 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
     """Every article in the live index or the corpus, with whether it waits for a re-index."""
     indexed: dict[str, ArticleInfo] = {}
     try:
-        index = load_index(settings.index_dir, verify=False)
+        index = load_index(settings.index_dir, verify=False, store=configured_store(settings))
     except IndexNotFoundError:
         index = None
     if index is not None:
@@ -276,8 +278,9 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._chatbot: Chatbot | None = None
-        self._version: Path | None = None
+        # The chatbot and the version folder it was loaded from, read and replaced as one
+        # value so that a reader never pairs one version's chatbot with another's name.
+        self._loaded: tuple[Chatbot, Path] | None = None
 
     @property
     def chatbot(self) -> Chatbot:
@@ -287,16 +290,17 @@ class Service:
             IndexNotFoundError, IndexMismatchError: no usable index; re-index.
         """
         live = current_version(self.settings.index_dir)
-        bot = self._chatbot
-        if bot is not None and live == self._version:
-            return bot
+        loaded = self._loaded
+        if loaded is not None and loaded[1] == live:
+            return loaded[0]
         with self._lock:
             live = current_version(self.settings.index_dir)
-            if self._chatbot is None or live != self._version:
+            loaded = self._loaded
+            if loaded is None or loaded[1] != live:
                 retriever = Retriever.from_settings(self.settings)
-                self._chatbot = Chatbot(retriever, settings=self.settings)
-                self._version = retriever.index.path
-            return self._chatbot
+                loaded = (Chatbot(retriever, settings=self.settings), retriever.index.path)
+                self._loaded = loaded
+            return loaded[0]
 
     @property
     def version(self) -> str:

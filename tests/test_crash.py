@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 import chatbot.index as index_module
+import chatbot.vectorstore as vectorstore_module
 from chatbot.chunking import Chunk, ChunkingConfig
 from chatbot.corpus import Article, load_corpus
 from chatbot.index import CURRENT, VERSIONS, Index, load_index, update_index
@@ -359,7 +360,7 @@ class InjectedFault(OSError):
 
 
 # (module or class, attribute) of the functions the writer calls; patched where
-# chatbot.index looks them up at each call.
+# chatbot.index and chatbot.vectorstore look them up at each call.
 _CANDIDATES: list[tuple[Any, str]] = [
     (os, "rename"),
     (os, "replace"),
@@ -369,7 +370,7 @@ _CANDIDATES: list[tuple[Any, str]] = [
     (index_module.json, "dump"),
     (index_module.json, "dumps"),
     (index_module, "_sha256_file"),
-    (index_module, "_make_faiss_index"),
+    (vectorstore_module, "_make_faiss_index"),
     (index_module, "_sync"),
     (index_module, "_fsync_path"),
     (index_module, "_atomic_write_text"),
