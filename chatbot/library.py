@@ -9,12 +9,14 @@ version, so a re-index done by any process is picked up without a restart.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +25,8 @@ from chatbot.answering import Answer, Chatbot, Turn
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import SUPPORTED_SUFFIXES, ArticleError, load_article, load_corpus
+from chatbot.index import IndexError as IndexUnusableError
 from chatbot.index import (
-    IndexNotFoundError,
     IndexReport,
     Progress,
     configured_store,
@@ -123,17 +125,18 @@ def save_article(settings: Settings, filename: str, data: bytes) -> ArticleInfo:
     corpus.mkdir(parents=True, exist_ok=True)
     target = corpus / f"{article_id}{suffix}"
     staging = corpus / f".upload-{article_id}-{os.getpid()}-{threading.get_ident()}"
-    try:
-        with staging.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
-    for other in _files_of(corpus, article_id):
-        if other != target:
-            other.unlink(missing_ok=True)
+    with _corpus_lock(corpus):
+        try:
+            with staging.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
+        for other in _files_of(corpus, article_id):
+            if other != target:
+                other.unlink(missing_ok=True)
     publisher = article.meta.get("publisher")
     return ArticleInfo(
         id=article.id,
@@ -158,11 +161,13 @@ def delete_article(settings: Settings, article_id: str) -> list[str]:
     """
     if not _ID.match(article_id):
         raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
-    files = _files_of(Path(settings.corpus_dir), article_id)
-    if not files:
-        raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
-    for path in files:
-        path.unlink(missing_ok=True)
+    corpus = Path(settings.corpus_dir)
+    with _corpus_lock(corpus) if corpus.is_dir() else contextlib.nullcontext():
+        files = _files_of(corpus, article_id)
+        if not files:
+            raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
+        for path in files:
+            path.unlink(missing_ok=True)
     return [p.name for p in files]
 
 
@@ -190,7 +195,7 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
     indexed: dict[str, ArticleInfo] = {}
     try:
         index = load_index(settings.index_dir, verify=False, store=configured_store(settings))
-    except IndexNotFoundError:
+    except IndexUnusableError:  # none yet, or one that must be rebuilt: list the corpus
         index = None
     if index is not None:
         for record in index.articles.values():
@@ -228,7 +233,9 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
         for failure in loaded.failures:
             path = Path(failure.path)
             old = indexed.get(path.stem)
-            found[path.stem] = ArticleInfo(
+            # A second file with a loaded article's id gets its own row.
+            key = path.name if path.stem in found else path.stem
+            found[key] = ArticleInfo(
                 id=path.stem,
                 title=old.title if old else path.stem,
                 source=path.name,
@@ -243,6 +250,20 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
         if article_id not in found:
             found[article_id] = ArticleInfo(**{**asdict(info), "state": "deleted"})
     return sorted(found.values(), key=lambda a: (a.title.lower(), a.id))
+
+
+@contextlib.contextmanager
+def _corpus_lock(corpus: Path) -> Iterator[None]:
+    """One corpus writer at a time, across processes (the app and the API may share it).
+
+    The lock is taken on the folder itself, so no lock file appears among the articles.
+    """
+    fd = os.open(corpus, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _files_of(corpus: Path, article_id: str) -> list[Path]:

@@ -3,6 +3,7 @@ service and the article filter of search (fake embedder, real code, temporary fo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import tempfile
@@ -879,3 +880,53 @@ def test_the_reranker_reads_only_the_chosen_articles(retriever: Retriever) -> No
     assert [h.article_id for h in hits] == ["lupus"] * min(3, lupus_chunks)
     assert len(reranker.passages) == lupus_chunks
     assert all(p.startswith("Lupus and Nerves > ") for p in reranker.passages)
+
+
+def test_list_keeps_a_good_article_beside_a_second_file_with_its_id(lib: Settings) -> None:
+    reindex(lib)
+    (lib.corpus_dir / "ivig.txt").write_bytes(b"IVIG notes.\n")
+    rows = [(a.id, a.source, a.state) for a in list_articles(lib) if a.id == "ivig"]
+    assert rows == [("ivig", "ivig.md", "indexed"), ("ivig", "ivig.txt", "failed")]
+
+
+def test_list_with_an_unusable_index_lists_the_corpus(lib: Settings) -> None:
+    reindex(lib)
+    (lib.index_dir / "CURRENT").write_text("../elsewhere\n", encoding="utf-8")
+    states = {a.id: a.state for a in list_articles(lib)}
+    assert states == {"ivig": "new", "lupus": "new", "dupixent": "new", "egpa": "new"}
+
+
+def test_concurrent_uploads_of_one_id_leave_exactly_one_file(
+    lib: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two uploads of one article with different suffixes, racing: one wins, none is lost.
+
+    Each upload waits after its rename for the other to rename too (for at most 1 s): without
+    the corpus lock both renames land before either cleans up, and each deletes the other's
+    file; with it the second upload waits for the first to finish.
+    """
+    real_replace = library.os.replace
+    both_renamed = threading.Barrier(2)
+
+    def replace_then_wait(src: str | Path, dst: str | Path) -> None:
+        real_replace(src, dst)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_renamed.wait(timeout=1)
+
+    monkeypatch.setattr(library.os, "replace", replace_then_wait)
+    errors: list[BaseException] = []
+
+    def upload(name: str) -> None:
+        try:
+            save_article(lib, name, GOUT)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(n,)) for n in ("gout.md", "gout.txt")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    left = sorted(p.name for p in lib.corpus_dir.iterdir() if p.stem == "gout")
+    assert len(left) == 1 and left[0] in {"gout.md", "gout.txt"}
