@@ -12,6 +12,7 @@ from chatbot import presentation
 from chatbot.answering import Answer
 from chatbot.config import Settings
 from chatbot.index import CURRENT
+from chatbot.index import IndexError as IndexUnusableError
 from chatbot.library import Service, reindex
 
 EMERGENCY_TITLE = "Get help now"
@@ -27,8 +28,20 @@ def _service(settings: Settings) -> Service:
 
 
 def service() -> Service:
-    """The process-wide service for the settings in the environment (loaded once)."""
-    return _service(Settings.from_env())
+    """The process-wide service for the settings in the environment (loaded once).
+
+    An index that cannot be used (built with another model, damaged) stops the page with
+    the reason and the command that repairs it.
+    """
+    try:
+        return _service(Settings.from_env())
+    except IndexUnusableError as exc:
+        st.error(
+            presentation.escape_markdown(f"The index cannot be used: {exc}")
+            + "\n\nRebuild it with `chatbot index --rebuild`, then reload this page.",
+            icon=":material/error:",
+        )
+        st.stop()
 
 
 def render_answer(answer: Answer, service: Service) -> None:

@@ -244,3 +244,18 @@ def test_library_reindexes_a_new_article_and_deletes_it(
     next(b for b in at.button if b.label == "Re-index now").click().run()
     assert esc("removed: carpal-tunnel") in at.success[-1].value
     assert all(h.article_id != "carpal-tunnel" for h in reference.search("median nerve", k=5))
+
+
+def test_an_unusable_index_stops_every_page_with_the_repair(env: Settings) -> None:
+    (env.index_dir / "CURRENT").write_text("../elsewhere\n", encoding="utf-8")
+    for page in (None, "search.py", "library.py"):
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.run()
+        if page is not None:
+            at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert len(at.error) == 1
+        reason = presentation.escape_markdown("The index cannot be used:")
+        assert at.error[0].value.startswith(reason)
+        assert "Rebuild it with `chatbot index --rebuild`" in at.error[0].value
+        assert len(at.chat_input) == 0 and len(at.text_input) == 0
