@@ -196,6 +196,7 @@ def _print_hits(hits: list[dict[str, Any]], out: TextIO) -> None:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from chatbot.answering import Answer, Chatbot, Turn
+    from chatbot.presentation import plain_text
 
     bot = Chatbot.from_settings(settings)
 
@@ -203,11 +204,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if args.json or (args.question is None and not sys.stdin.isatty()):
             print(json.dumps(answer.as_json(), ensure_ascii=False), flush=True)
             return
-        print(f"\n{answer.answer}\n")
-        for c in answer.citations:
-            where = c.title + (f" › {c.section}" if c.section else "")
-            print(f"  [{c.n}] {where} ({c.article_id}, characters {c.start}-{c.end})")
-        print(f"\n{answer.disclaimer}")
+        print(f"\n{plain_text(answer)}")
 
     if args.question is not None:
         show(bot.ask(args.question))
