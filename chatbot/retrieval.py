@@ -5,7 +5,10 @@ Stages, each selectable with ``mode`` for evaluation:
 - ``dense``: the query's embedding against the FAISS index;
 - ``bm25``: lexical BM25 over title, section and text;
 - ``hybrid``: both candidate lists fused by reciprocal rank fusion;
-- ``rerank`` (the default): the fused top candidates rescored by a cross-encoder.
+- ``rerank`` (the default): the fused top candidates rescored by a cross-encoder, and ranked
+  by its logit plus a weighted share of their fused score (the cross-encoder alone favours
+  passages that repeat the question's words; agreement of the dense and BM25 lists corrects
+  it, see ``docs/retrieval.md``).
 
 Near-duplicate chunks are pushed below distinct ones, and each hit carries an evidence
 strength in [0, 1] (a logistic calibration of its rerank or dense score, fitted on the gold
@@ -35,8 +38,10 @@ MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "rerank")
 class Hit:
     """A retrieved chunk with its rank (1 = best), final score and the score of each stage.
 
-    ``score`` is the rerank score in ``rerank`` mode, the fused score in ``hybrid`` mode, and
-    the stage's own score otherwise. Scores of stages that did not see the chunk are ``None``.
+    ``score`` is the final ranking score of the mode: in ``rerank`` mode the cross-encoder
+    logit plus ``rerank_fusion_weight`` x ``rrf_k`` x the fused score (``rerank_score`` keeps
+    the bare logit), the fused score in ``hybrid`` mode, and the stage's own score otherwise.
+    Scores of stages that did not see the chunk are ``None``.
     """
 
     rank: int
@@ -157,7 +162,7 @@ class Retriever:
                 pool.setdefault(row, _Candidate(row)).bm25 = score
                 if mode != "bm25":
                     _add_rrf(pool[row], rank, s.rrf_k)
-        ordered = sorted(pool.values(), key=lambda c: -_stage_score(c, mode))
+        ordered = sorted(pool.values(), key=lambda c: -self._stage_score(c, mode))
         vectors = self.index.vectors_of([c.row for c in ordered])
         if query_vector is not None:
             for cand, vector in zip(ordered, vectors, strict=True):
@@ -168,7 +173,7 @@ class Retriever:
             scores = self.reranker.score(query, [self._passage(c.row) for c in top])
             for cand, score in zip(top, scores, strict=True):
                 cand.rerank = float(score)
-            ordered = sorted(top, key=lambda c: -_stage_score(c, mode)) + ordered[len(top) :]
+            ordered = sorted(top, key=lambda c: -self._stage_score(c, mode)) + ordered[len(top) :]
             vectors = self.index.vectors_of([c.row for c in ordered])
         chosen = _diversify(ordered, vectors, k, s.duplicate_threshold)
         return [self._hit(rank, cand, mode) for rank, cand in enumerate(chosen, start=1)]
@@ -207,6 +212,16 @@ class Retriever:
         text = " ".join(statements) if statements else chunk.text
         return embedding_text(self.index.articles[chunk.article_id].title, chunk.section, text)
 
+    def _stage_score(self, cand: _Candidate, mode: Mode) -> float:
+        """The score that orders candidates after ``mode``'s stage (higher is better)."""
+        if mode == "rerank":
+            if cand.rerank is None:  # not rescored: after every rescored candidate
+                return -1e9 + (cand.fused or 0.0)
+            s = self.settings
+            return cand.rerank + s.rerank_fusion_weight * s.rrf_k * (cand.fused or 0.0)
+        value = {"dense": cand.dense, "bm25": cand.bm25, "hybrid": cand.fused}[mode]
+        return float(value) if value is not None else -math.inf
+
     def evidence(self, cand: _Candidate) -> float:
         s = self.settings
         if cand.rerank is not None:
@@ -220,7 +235,7 @@ class Retriever:
         record = self.index.articles[chunk.article_id]
         return Hit(
             rank=rank,
-            score=round(_stage_score(cand, mode), 6),
+            score=round(self._stage_score(cand, mode), 6),
             chunk_id=chunk.id,
             article_id=chunk.article_id,
             title=record.title,
@@ -238,13 +253,6 @@ class Retriever:
 
 def _add_rrf(cand: _Candidate, rank: int, k: int) -> None:
     cand.fused = (cand.fused or 0.0) + 1.0 / (k + rank + 1)
-
-
-def _stage_score(cand: _Candidate, mode: Mode) -> float:
-    value = {"dense": cand.dense, "bm25": cand.bm25, "hybrid": cand.fused}.get(mode)
-    if mode == "rerank":
-        value = cand.rerank if cand.rerank is not None else -1e9 + (cand.fused or 0.0)
-    return float(value) if value is not None else -math.inf
 
 
 def _diversify(

@@ -124,3 +124,80 @@ def test_triage_figures(tmp_path: Path) -> None:
         "injection_false_flags": 0.0,
         "phrasings": 8,
     }
+
+
+def test_cross_validation_judges_each_question_by_a_value_chosen_without_it() -> None:
+    from chatbot.evaluation import cross_validate, cross_validation_markdown
+
+    questions = [q(i, ("art1",), "key") for i in "abcde"] + [q("x", (), "", in_scope=False)]
+    asked: list[str] = []
+
+    def run(value: float, question: str) -> Retrieved:
+        asked.append(question)
+        # Value 1 ranks the relevant passage first for a-d, value 2 only for e.
+        good = value == (2.0 if question == "question e" else 1.0)
+        passages = (("art1", "the key" if good else "nothing"), ("art1", "the key"))
+        return Retrieved(passages, 0.5, 0.0)
+
+    report = cross_validate("w", [0.0, 1.0, 2.0], questions, run, folds=5)
+    assert "question x" not in asked
+    # Each fold trains on four questions, at least three of which favour 1; e, held out,
+    # is judged with 1 and found at rank 2.
+    assert report.chosen == [1.0] * 5
+    assert report.held_out == {"hit@1": 0.8, "hit@5": 1.0, "mrr@5": round((4 + 0.5) / 5, 4)}
+    assert report.in_sample[2.0] == {"hit@1": 0.2, "hit@5": 1.0, "mrr@5": 0.6}
+    assert "Held out: hit@1 0.800, hit@5 1.000, MRR@5 0.900." in cross_validation_markdown(report)
+
+
+def test_cross_validation_picks_the_middle_of_equally_good_values() -> None:
+    from chatbot.evaluation import cross_validate
+
+    questions = [q(i, ("art1",), "key") for i in "abcd"]
+    report = cross_validate(
+        "w", [0.0, 1.0, 2.0, 3.0], questions, lambda v, _: Retrieved((("art1", "key"),), 1, 0)
+    )
+    assert report.chosen == [2.0] * 5
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        cross_validate("w", [0.0], questions, lambda v, _: Retrieved((), 0, 0), folds=1)
+
+
+def test_the_fusion_weight_runner_cross_encodes_each_batch_once(
+    tmp_path: Path, fake_embedder: object
+) -> None:
+    from chatbot.chunking import ChunkingConfig
+    from chatbot.config import Settings
+    from chatbot.corpus import load_corpus
+    from chatbot.evaluation import fusion_weight_runner
+    from chatbot.index import load_index, update_index
+    from chatbot.retrieval import Retriever
+    from tests.test_retrieval import KeywordReranker, write_corpus
+
+    corpus = write_corpus(
+        tmp_path / "corpus",
+        {
+            "lupus": "# Lupus\n\n## Nerves\n\nLupus can damage nerves and cause burning pain.\n\n"
+            "## Treatment\n\nLupus nerve pain is treated with steroids and gabapentin.",
+            "ivig": "# IVIG\n\nIVIG is made from pooled plasma of donors.",
+        },
+    )
+    update_index(
+        load_corpus(corpus, max_bytes=10_000),
+        tmp_path / "i",
+        fake_embedder,  # type: ignore[arg-type]
+        ChunkingConfig(max_tokens=200),
+    )
+    reranker = KeywordReranker("steroids")
+    retriever = Retriever(
+        load_index(tmp_path / "i"),
+        fake_embedder,  # type: ignore[arg-type]
+        reranker,
+        Settings(rerank_top=3),
+    )
+    run = fusion_weight_runner(retriever)
+    alone, fused = run(0.0, "lupus nerve pain"), run(1000.0, "lupus nerve pain")
+    assert reranker.calls == [3]
+    assert "steroids" in alone.passages[0][1]
+    hybrid = retriever.search("lupus nerve pain", k=10, mode="hybrid")
+    assert [t for _, t in fused.passages] == [h.text for h in hybrid]
+    with pytest.raises(ValueError, match="needs a reranker"):
+        fusion_weight_runner(Retriever(retriever.index, retriever.embedder))

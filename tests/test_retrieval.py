@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chatbot.chunking import ChunkingConfig
-from chatbot.config import Settings
+from chatbot.config import Settings, SettingsError
 from chatbot.corpus import load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.lexical import LexicalIndex, tokenize
@@ -104,7 +104,9 @@ def test_hits_carry_each_stage_score(small_index: Path, fake_embedder: FakeEmbed
     # Ranked first in both lists: 1/(60+1) twice.
     assert hit.fused_score == pytest.approx(2 / 61, abs=1e-6)
     assert hit.rerank_score == -1.0  # "plasma" once, minus 2
-    assert hit.score == hit.rerank_score
+    # The final score adds the weighted fused score to the cross-encoder's logit.
+    weight = Settings().rerank_fusion_weight
+    assert hit.score == pytest.approx(-1.0 + weight * 60 * 2 / 61, abs=1e-5)
     s = Settings()
     logit = s.evidence_rerank_scale * -1.0 + s.evidence_rerank_shift
     assert hit.evidence == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-4)
@@ -129,6 +131,30 @@ def test_the_reranker_reorders_the_fused_candidates(
     assert [h.rank for h in reranked] == [1, 2, 3]
     assert reranker.calls == [4]
     assert {h.chunk_id for h in hybrid} != set() and reranked[0].rerank_score == -1.0
+
+
+def test_the_fusion_weight_trades_the_cross_encoder_against_the_fused_lists(
+    small_index: Path, fake_embedder: FakeEmbedder
+) -> None:
+    index = load_index(small_index)
+    query = "lupus nerve pain"
+
+    def ranked(weight: float) -> list[str]:
+        reranker = KeywordReranker("steroids")
+        settings = Settings(rerank_top=4, rerank_fusion_weight=weight)
+        hits = Retriever(index, fake_embedder, reranker, settings).search(query, k=4)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        return [h.chunk_id for h in hits]
+
+    hybrid = Retriever(index, fake_embedder).search(query, k=4, mode="hybrid")
+    # Weight 0: the cross-encoder alone; it prefers the chunk that says "steroids".
+    sections = {c.id: c.section for c in index.chunks}
+    assert sections[ranked(0.0)[0]] == "Treatment"
+    assert hybrid[0].section != "Treatment"
+    # A weight that dwarfs the logits: the fused order of the rescored candidates.
+    assert ranked(1000.0) == [h.chunk_id for h in hybrid]
+    with pytest.raises(SettingsError, match="RERANK_FUSION_WEIGHT"):
+        Settings(rerank_fusion_weight=-1.0).validate()
 
 
 def test_near_duplicates_do_not_crowd_the_top(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
