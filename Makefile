@@ -1,4 +1,4 @@
-# Quick start: `make run` (set up, build the index if absent, open the app at
+# Quick start: `make run` (set up, build the index if absent, serve the app at
 # http://localhost:8501) and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv

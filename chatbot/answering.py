@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -258,8 +258,19 @@ class Chatbot:
     def from_settings(cls, settings: Settings) -> Chatbot:
         return cls(Retriever.from_settings(settings), settings=settings)
 
-    def ask(self, question: str, history: Sequence[Turn | dict[str, str]] = ()) -> Answer:
-        """Answer ``question``, reading earlier turns to resolve a follow-up."""
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn | dict[str, str]] = (),
+        articles: Collection[str] | None = None,
+    ) -> Answer:
+        """Answer ``question``, reading earlier turns to resolve a follow-up.
+
+        Args:
+            question: what the user asked.
+            history: earlier turns, oldest first.
+            articles: answer from these article ids only (``None``: all of them).
+        """
         started = time.perf_counter()
         triage = safety.triage(question)
         flags = list(triage.flags)
@@ -281,7 +292,7 @@ class Chatbot:
         query = rewrite_followup(triage.question, _user_turns(history))
         if query != triage.question:
             flags.append("rewritten")
-        hits = self.retriever.search(query, k=self.settings.answer_passages)
+        hits = self.retriever.search(query, k=self.settings.answer_passages, articles=articles)
         if not hits or hits[0].evidence < self.settings.answer_min_evidence:
             flags.append("low_evidence")
             return done("no_answer", query, self._no_answer())

@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chatbot import safety
 from chatbot.answering import Turn
 from chatbot.config import Settings
-from chatbot.index import IndexError
+from chatbot.index import EmptyCorpusError, IndexError
 from chatbot.library import (
     UPLOAD_SUFFIXES,
     ArticleNotFoundError,
@@ -252,6 +252,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "missing or wrong admin token",
         403: "the write endpoints are disabled (no CHATBOT_ADMIN_TOKEN)",
         404: "no such article",
+        409: "the corpus has no articles: a re-index would empty the index",
         413: "the body is over its size limit",
         422: "a parameter, field or file is not valid",
         503: "no usable index: build one with `chatbot index` or POST /reindex",
@@ -433,6 +434,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(IndexError)
     async def no_index(request: Request, exc: IndexError) -> SafeJSONResponse:
+        if isinstance(exc, EmptyCorpusError):  # the request, not the server, is at fault
+            return _problem(HTTPException(409, f"{exc}; add an article first"))
         return _problem(HTTPException(503, f"no usable index: {exc}"))
 
     def require_admin(
@@ -544,7 +547,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/reindex",
         response_model=IndexReport,
         dependencies=admin,
-        responses=_responses(401, 403, 503),
+        responses=_responses(401, 403, 409, 503),
         summary="Bring the index up to date with the corpus (incremental)",
         **json_only,
     )

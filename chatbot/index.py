@@ -92,6 +92,10 @@ class IndexNotFoundError(IndexError):
     pass
 
 
+class EmptyCorpusError(IndexError):
+    """The corpus is empty but the index holds articles: a re-index would remove them all."""
+
+
 class IndexMismatchError(IndexError):
     """The index was built with another schema, model, dimension or vector backend: it must
     be rebuilt."""
@@ -403,7 +407,7 @@ def update_index(
             and previous.articles
             and not (corpus.articles or corpus.failures or rebuild)
         ):
-            raise IndexError(
+            raise EmptyCorpusError(
                 f"the corpus has no articles; refusing to remove all {len(previous.articles)} "
                 "indexed articles (run with --rebuild to do so)"
             )

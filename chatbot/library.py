@@ -328,8 +328,13 @@ class Service:
         """The name of the index version answering now."""
         return self.chatbot.retriever.index.version
 
-    def ask(self, question: str, history: Sequence[Turn | dict[str, str]] = ()) -> Answer:
-        return self.chatbot.ask(question, history)
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn | dict[str, str]] = (),
+        articles: Collection[str] | None = None,
+    ) -> Answer:
+        return self.chatbot.ask(question, history, articles)
 
     def search(
         self,

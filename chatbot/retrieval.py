@@ -103,14 +103,16 @@ class Retriever:
         import faiss
 
         from chatbot.embedding import get_embedder
-        from chatbot.index import load_index
+        from chatbot.index import configured_store, load_index
         from chatbot.reranking import get_reranker
 
         # One query searches one vector: FAISS's OpenMP threads only contend with
         # onnxruntime's for the cores (hybrid p50 at 10k chunks: 20.9 ms with 2, 8.4 with 1).
         faiss.omp_set_num_threads(1)
 
-        index = load_index(settings.index_dir, model=settings.embedding_model)
+        index = load_index(
+            settings.index_dir, model=settings.embedding_model, store=configured_store(settings)
+        )
         embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
         reranker = None
         if settings.reranker_model.lower() != "none":

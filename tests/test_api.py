@@ -559,6 +559,25 @@ def test_upload_limits(tmp_path: Path, fake: FakeEmbedder) -> None:
     assert snapshot(tmp_path) == before
 
 
+def test_reindexing_an_emptied_corpus_is_409_and_keeps_the_index(
+    client: TestClient, settings: Settings
+) -> None:
+    ids = [a["id"] for a in client.get("/articles").json()]
+    for article_id in ids:
+        assert client.delete(f"/articles/{article_id}", headers=AUTH).status_code == 200
+    response = client.post("/reindex", headers=AUTH)
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "the corpus has no articles; refusing to remove all 5 indexed articles "
+        "(run with --rebuild to do so); add an article first"
+    )
+    # The live index still answers from all five articles.
+    assert len(index.load_index(settings.index_dir).articles) == 5
+    assert client.get("/search", params={"q": "lupus nerve pain", "k": 1}).json()[0][
+        "article_id"
+    ] in set(ids)
+
+
 def test_delete_of_an_unknown_article_is_404(client: TestClient) -> None:
     for article_id in ("nope", ".hidden", "a" * 300, "%00"):
         response = client.delete(f"/articles/{article_id}", headers=AUTH)

@@ -56,7 +56,7 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
         if os.environ.get("CHATBOT_REQUIRE_BROWSER"):
-            pytest.fail("chromium is not installed; `make setup` installs it with apt-get")
+            pytest.fail("chromium is not installed; `make browser` installs it")
         pytest.skip("chromium is not installed (make test installs it)")
     return path
 
@@ -222,6 +222,23 @@ def test_search_page_ranks_and_filters(server: tuple[str, Path], page: Any) -> N
     code = page.get_by_test_id("stCode").inner_text()
     assert "Sources:\n[1] IVIG for Neuropathy" in code
     assert code.rstrip().endswith("about your own situation.")
+
+    # Filter to the lupus article: every passage and the answer's sources come from it.
+    page.get_by_label("Only these articles").click()
+    page.get_by_role("option", name="Does Lupus Cause Nerve Pain?").click()
+    page.keyboard.press("Escape")
+    page.get_by_label("Search the articles").fill("nerve pain treatment")
+    page.keyboard.press("Enter")
+    page.get_by_text("From the chosen articles").wait_for()
+    for n in range(1, 6):
+        assert (
+            page.locator(f".st-key-hit-{n}")
+            .inner_text()
+            .startswith(f"{n}. Does Lupus Cause Nerve Pain?")
+        )
+    code = page.get_by_test_id("stCode").inner_text()
+    assert "[1] Does Lupus Cause Nerve Pain?" in code
+    assert "IVIG for Neuropathy" not in code
 
 
 def test_library_upload_and_reindex(server: tuple[str, Path], page: Any) -> None:

@@ -185,6 +185,11 @@ def test_search_filters_by_article(env: Settings, reference: Service) -> None:
     headings = [m.value for m in at.markdown if m.value.startswith("**")]
     assert len(headings) == len(hits) == env.search_k
     assert all(r"Does Lupus Cause Nerve Pain\?" in h for h in headings)
+    # The answer to copy is built from the chosen article too.
+    answer = reference.ask("nerve pain treatment", articles=["lupus-nerve-pain"])
+    assert {c.article_id for c in answer.citations} == {"lupus-nerve-pain"}
+    assert at.code[0].value == presentation.plain_text(answer)
+    assert "From the chosen articles" in at.caption[-1].value
 
 
 # ---------------------------------------------------------------------------- library

@@ -343,6 +343,34 @@ def test_the_environment_picks_the_backend(
     assert index.manifest["vectors"]["collection"] == collection_name("fake-embedder", 64)
 
 
+def test_settings_alone_pick_the_backend_for_writing_and_reading(
+    corpus_copy: Path, tmp_path: Path, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings given in code (no CHATBOT_* variables) name the store for both the re-index
+    and the retriever that serves the result."""
+    from chatbot.library import reindex
+
+    embedder = FakeEmbedder()
+    monkeypatch.setattr("chatbot.embedding.get_embedder", lambda model, batch_size=32: embedder)
+    for name in ("CHATBOT_VECTOR_BACKEND", "CHATBOT_MILVUS_URI"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(
+        corpus_dir=corpus_copy,
+        index_dir=tmp_path / "idx",
+        embedding_model="fake-embedder",
+        reranker_model="none",
+        vector_backend="milvus",
+        milvus_uri=milvus_uri,
+        chunk_max_tokens=200,
+    )
+    report = reindex(settings)
+    retriever = Retriever.from_settings(settings)
+    assert retriever.index.backend == "milvus"
+    assert len(retriever.index) == report.chunks
+    hits = retriever.search("Intravenous Immunoglobulin pooled plasma donors", k=1)
+    assert hits[0].article_id == "ivig-for-neuropathy"
+
+
 def test_store_settings() -> None:
     assert isinstance(store_for(Settings()), FaissStore)
     lite = store_for(Settings(vector_backend="milvus", index_dir=Path("/srv/idx")))

@@ -39,11 +39,16 @@ if query.strip():
             where = hit.title + (f" › {hit.section}" if hit.section else "")
             st.markdown(f"**{hit.rank}. {presentation.escape_markdown(where)}**")
             st.caption(
-                f"score {hit.score:.3f} · evidence {hit.evidence:.2f} · {hit.article_id} · "
-                f"characters {hit.start}–{hit.end}"
+                presentation.escape_markdown(
+                    f"score {hit.score:.3f} · evidence {hit.evidence:.2f} · {hit.article_id} · "
+                    f"characters {hit.start}–{hit.end}"
+                )
             )
             st.markdown(presentation.escape_markdown(hit.text))
     st.subheader("Cited answer to copy")
-    answer = service.ask(query)
-    st.caption("From all the articles; the copy button is at the block's top right.")
+    answer = service.ask(query, articles=chosen or None)
+    st.caption(
+        ("From the chosen articles" if chosen else "From all the articles")
+        + "; the copy button is at the block's top right."
+    )
     st.code(presentation.plain_text(answer), language=None, wrap_lines=True)
