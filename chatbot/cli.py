@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings, SettingsError
 from chatbot.corpus import load_corpus
 from chatbot.embedding import EmbeddingError, get_embedder
-from chatbot.index import IndexError, load_index, update_index
+from chatbot.index import IndexError, load_index
+from chatbot.library import reindex
 from chatbot.reranking import RerankerError
 from chatbot.retrieval import MODES, Retriever
 
@@ -105,17 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
+    # The same (cached) embedder that the re-index uses: its progress bar on a terminal.
     embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
     if hasattr(embedder, "show_progress"):
         cast(Any, embedder).show_progress = sys.stderr.isatty()
-    report = update_index(
-        corpus,
-        settings.index_dir,
-        embedder,
-        ChunkingConfig(max_tokens=settings.chunk_max_tokens),
-        rebuild=args.rebuild,
-    )
+    report = reindex(settings, rebuild=args.rebuild)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
     else:
@@ -239,14 +233,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError(f"unknown mode(s) {', '.join(unknown)}; use {', '.join(MODES)}")
     questions = ev.load_gold(settings.gold_path)
     if not (settings.index_dir / "CURRENT").exists():
-        corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
-        embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
-        update_index(
-            corpus,
-            settings.index_dir,
-            embedder,
-            ChunkingConfig(max_tokens=settings.chunk_max_tokens),
-        )
+        reindex(settings)
     retriever = Retriever.from_settings(settings)
     if retriever.reranker is None:
         modes = [m for m in modes if m != "rerank"]
