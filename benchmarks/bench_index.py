@@ -43,7 +43,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from common import quiet_model_libraries  # benchmarks/ is on sys.path when run as a script
+from common import (  # benchmarks/ is on sys.path when run as a script
+    machine_cpu_seconds,
+    quiet_model_libraries,
+)
 
 # The Hugging Face stack is imported lazily, in the functions below.
 quiet_model_libraries()
@@ -96,17 +99,8 @@ class CpuMonitor:
     @staticmethod
     def _sample() -> tuple[float, float, float, float] | None:
         """(busy, steal, total) CPU seconds of the machine, and this process's CPU seconds."""
-        try:
-            with open("/proc/stat", encoding="ascii") as handle:
-                ticks = [int(x) for x in handle.readline().split()[1:9]]
-        except (OSError, ValueError):
-            return None
-        ticks += [0] * (8 - len(ticks))
-        user, nice, system, idle, iowait, irq, softirq, steal = ticks
-        tick = os.sysconf("SC_CLK_TCK")
-        busy = user + nice + system + irq + softirq
-        total = busy + idle + iowait + steal
-        return busy / tick, steal / tick, total / tick, time.process_time()
+        machine = machine_cpu_seconds()
+        return None if machine is None else (*machine, time.process_time())
 
     def shares(self) -> dict[str, float] | None:
         """Fractions of the machine's CPU time, since the start, taken by other processes

@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import quiet_model_libraries  # noqa: E402
+from benchmarks.common import machine_cpu_seconds, quiet_model_libraries  # noqa: E402
 
 quiet_model_libraries()
 
@@ -118,20 +118,6 @@ class Server:
                 self.process.kill()
                 self.process.wait(timeout=30)
         self.log.close()
-
-
-def machine_busy_seconds() -> tuple[float, float] | None:
-    """(busy, total) CPU seconds of the whole machine since boot (Linux only)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as handle:
-            ticks = [int(x) for x in handle.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    ticks += [0] * (8 - len(ticks))
-    user, nice, system, idle, iowait, irq, softirq, steal = ticks
-    tick = os.sysconf("SC_CLK_TCK")
-    busy = user + nice + system + irq + softirq
-    return busy / tick, (busy + idle + iowait + steal) / tick
 
 
 async def client(
@@ -226,7 +212,7 @@ def main() -> int:
             health = httpx.get(f"{url}/healthz", timeout=30).json()
             print(f"server ready at {url}; {args.clients} clients...", file=sys.stderr, flush=True)
             load_before = os.getloadavg()[0]
-            machine = machine_busy_seconds()
+            machine = machine_cpu_seconds()
             server_cpu = server.cpu_seconds()
             ours = time.process_time()
             result, wall = asyncio.run(
@@ -234,7 +220,7 @@ def main() -> int:
             )
             ours = time.process_time() - ours
             server_cpu_end = server.cpu_seconds()
-            machine_end = machine_busy_seconds()
+            machine_end = machine_cpu_seconds()
         except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
             print(f"bench_load: the server could not be used: {exc}", file=sys.stderr)
             print(server.log_path.read_text(encoding="utf-8", errors="replace")[-4000:])
@@ -244,7 +230,7 @@ def main() -> int:
     used = None
     if None not in (machine, machine_end, server_cpu, server_cpu_end):
         assert machine and machine_end and server_cpu is not None and server_cpu_end is not None
-        busy, total = (e - s for e, s in zip(machine_end, machine, strict=True))
+        busy, _, total = (e - s for e, s in zip(machine_end, machine, strict=True))
         served = server_cpu_end - server_cpu
         used = {
             "server_cpu_s": served,

@@ -52,7 +52,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import quiet_model_libraries  # benchmarks/ is on sys.path when run as a script
+from common import (  # benchmarks/ is on sys.path when run as a script
+    machine_cpu_seconds,
+    quiet_model_libraries,
+)
 
 # The Hugging Face stack is imported lazily, in the functions below.
 quiet_model_libraries()
@@ -658,18 +661,12 @@ class CpuMonitor:
 
     @staticmethod
     def _sample() -> tuple[float, float, float] | None:
-        try:
-            with open("/proc/stat", encoding="ascii") as handle:
-                ticks = [int(x) for x in handle.readline().split()[1:9]]
-        except (OSError, ValueError):
+        machine = machine_cpu_seconds()
+        if machine is None:
             return None
-        ticks += [0] * (8 - len(ticks))
-        user, nice, system, idle, iowait, irq, softirq, steal = ticks
-        tick = os.sysconf("SC_CLK_TCK")
-        busy = user + nice + system + irq + softirq
+        busy, _, total = machine
         own = os.times()
-        ours = own.user + own.system + own.children_user + own.children_system
-        return busy / tick, (busy + idle + iowait + steal) / tick, ours
+        return busy, total, own.user + own.system + own.children_user + own.children_system
 
     def other_share(self) -> float | None:
         """Fraction of the machine's CPU time, since the start, used by other processes."""

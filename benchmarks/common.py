@@ -16,3 +16,18 @@ def quiet_model_libraries() -> None:
         "TRANSFORMERS_VERBOSITY": "error",
     }.items():
         os.environ.setdefault(key, value)
+
+
+def machine_cpu_seconds() -> tuple[float, float, float] | None:
+    """(busy, stolen, total) CPU seconds of the whole machine since boot, from /proc/stat
+    (Linux only; ``None`` elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            ticks = [int(x) for x in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    ticks += [0] * (8 - len(ticks))
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = user + nice + system + irq + softirq
+    return busy / tick, steal / tick, (busy + idle + iowait + steal) / tick
