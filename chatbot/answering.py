@@ -15,10 +15,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+import numpy as np
+
 from chatbot import safety
-from chatbot.chunking import split_sentences
+from chatbot.chunking import embedding_text, split_sentences
 from chatbot.config import Settings
 from chatbot.lexical import tokenize
+from chatbot.reranking import Reranker
 from chatbot.retrieval import Hit, Retriever
 
 Status = Literal["answered", "no_answer", "emergency"]
@@ -99,15 +102,23 @@ class _Sentence:
 class ExtractiveAnswerer:
     """Picks the sentences of the best passages that match the question best.
 
-    The first sentence is the one that answers most directly (the most query terms, in the
-    best passage); supporting sentences follow from the passages with strong evidence, from
+    The first sentence is the one that answers most directly: of the best passage's
+    sentences, the one the cross-encoder rates highest for the question (with the passage's
+    title and section as context), or without a reranker the one with the most query terms.
+    Supporting sentences follow from the passages with strong evidence, from
     several articles when the question spans them; a sentence on when to contact a doctor is
     added when the cited articles have one. About ``max_words`` words in all.
     """
 
-    def __init__(self, max_words: int = _ANSWER_WORDS, min_evidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        max_words: int = _ANSWER_WORDS,
+        min_evidence: float = 0.5,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.max_words = max_words
         self.min_evidence = min_evidence
+        self.reranker = reranker
 
     def answer(
         self, query: str, hits: Sequence[Hit], articles: dict[str, Any], *, dosing: bool
@@ -133,7 +144,7 @@ class ExtractiveAnswerer:
         # The lead answers most directly: the best sentence of the passage the reranker put
         # first (it judged the whole passage, not single words).
         top = [s for s in candidates if s.hit.chunk_id == strong[0].chunk_id] or candidates
-        lead = max(top, key=lambda s: (s.score, -s.order))
+        lead = self._lead(query, top)
         chosen = [lead]
         words = len(lead.text.split())
         for sentence in sorted(candidates, key=lambda s: -s.score):
@@ -166,6 +177,20 @@ class ExtractiveAnswerer:
                 chosen.append(max(contact, key=lambda s: s.score))
         rest = sorted(chosen[1:], key=lambda s: ("contact" in s.tags, s.hit.rank, s.order))
         return _render([lead, *rest], articles)
+
+    def _lead(self, query: str, top: Sequence[_Sentence]) -> _Sentence:
+        """The sentence of the best passage that answers ``query`` most directly.
+
+        Query terms alone favour a sentence that repeats the question's words ("Dupixent is
+        known to cause joint aches ... confused with nerve pain"); on the gold set the
+        cross-encoder's choice holds a key fact in 69% of leads against 58% by terms, for
+        about 30 ms (a few short sentences).
+        """
+        if self.reranker is None or len(top) == 1:
+            return max(top, key=lambda s: (s.score, -s.order))
+        texts = [embedding_text(s.hit.title, s.hit.section, s.text) for s in top]
+        logits = self.reranker.score(query, texts)
+        return top[int(np.argmax(logits))]
 
 
 _DANGLING = re.compile(r"^(?:These|This|It|They|Such|Those|Its|Their|If so|Yes|In these)\b")
@@ -251,7 +276,7 @@ class Chatbot:
         settings: Settings | None = None,
     ) -> None:
         self.retriever = retriever
-        self.answerer = answerer or ExtractiveAnswerer()
+        self.answerer = answerer or ExtractiveAnswerer(reranker=retriever.reranker)
         self.settings = settings or retriever.settings
 
     @classmethod

@@ -519,6 +519,9 @@ class AnswerReport:
 
     gold_cited: float = 0.0
     key_fact_in_answer: float = 0.0
+    # The first sentence alone (a gold article's, holding a key phrase): does the answer
+    # open with what was asked?
+    key_fact_in_lead: float = 0.0
     refusal_precision: float = 0.0
     refusal_recall: float = 0.0
     wrongly_refused: float = 0.0
@@ -545,7 +548,7 @@ def evaluate_answers(
     at its offsets.
     """
     ask(questions[0].question)  # warm-up
-    cited = fact = verbatim = answered = 0
+    cited = fact = lead = verbatim = answered = 0
     refused_out = refused_in = 0
     seconds: list[float] = []
     failures = []
@@ -569,6 +572,8 @@ def evaluate_answers(
         ok_fact = any(p in answer.answer for p in q.key_phrases)
         cited += ok_gold
         fact += ok_fact
+        first = answer.citations[0] if answer.citations else None
+        lead += first is not None and is_relevant(q, first.article_id, first.quote)
         verbatim += all(
             article_texts[c.article_id][c.start : c.end] == c.quote for c in answer.citations
         )
@@ -579,6 +584,7 @@ def evaluate_answers(
     return AnswerReport(
         gold_cited=round(cited / n_in, 4),
         key_fact_in_answer=round(fact / n_in, 4),
+        key_fact_in_lead=round(lead / n_in, 4),
         refusal_precision=round(refused_out / refusals, 4) if refusals else 1.0,
         refusal_recall=round(refused_out / n_out, 4),
         wrongly_refused=round(refused_in / n_in, 4),
@@ -594,10 +600,12 @@ def answer_markdown(report: AnswerReport) -> str:
         [
             "## Answers",
             "",
-            "| gold article cited | key fact in answer | refusal precision | refusal recall "
+            "| gold article cited | key fact in answer | key fact in first sentence "
+            "| refusal precision | refusal recall "
             "| in-scope wrongly refused | verbatim quotes | ask p50 ms | ask p95 ms |",
-            "|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|",
             f"| {report.gold_cited:.3f} | {report.key_fact_in_answer:.3f} | "
+            f"{report.key_fact_in_lead:.3f} | "
             f"{report.refusal_precision:.3f} | {report.refusal_recall:.3f} | "
             f"{report.wrongly_refused:.3f} | {report.verbatim:.3f} | {report.latency_p50_ms:.1f} "
             f"| {report.latency_p95_ms:.1f} |",

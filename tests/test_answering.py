@@ -165,3 +165,28 @@ def test_ask_uses_history_and_shows_the_query(bot: Chatbot) -> None:
         "how is it treated?", history=[{"role": "user", "content": "Does lupus cause nerve pain?"}]
     )
     assert as_dicts.query == answer.query
+
+
+def test_the_lead_is_the_sentence_the_reranker_rates_highest() -> None:
+    from types import SimpleNamespace
+
+    from chatbot.answering import ExtractiveAnswerer
+    from chatbot.retrieval import Hit
+    from tests.test_retrieval import KeywordReranker
+
+    text = (
+        "Lupus nerve pain is common in lupus and is felt as lupus nerve pain. "
+        "Steroids calm the immune attack that damages the nerves."
+    )
+    hit = Hit(1, 1.0, "c1", "lupus", "Lupus", "Nerves", text, 100, 100 + len(text), evidence=0.9)
+    articles: dict[str, object] = {"lupus": SimpleNamespace(meta={})}
+    query = "lupus nerve pain"
+    _, by_terms = ExtractiveAnswerer().answer(query, [hit], articles, dosing=False)
+    assert by_terms[0].quote.startswith("Lupus nerve pain is common")
+
+    reranker = KeywordReranker("steroids")
+    _, cites = ExtractiveAnswerer(reranker=reranker).answer(query, [hit], articles, dosing=False)
+    assert cites[0].quote == "Steroids calm the immune attack that damages the nerves."
+    assert cites[0].start == 100 + text.index("Steroids")
+    assert [c.quote for c in cites[1:]] == [by_terms[0].quote]
+    assert reranker.calls == [2]  # both sentences, scored in one batch
