@@ -434,9 +434,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(IndexError)
     async def no_index(request: Request, exc: IndexError) -> SafeJSONResponse:
-        if isinstance(exc, EmptyCorpusError):  # the request, not the server, is at fault
-            return _problem(HTTPException(409, f"{exc}; add an article first"))
         return _problem(HTTPException(503, f"no usable index: {exc}"))
+
+    @app.exception_handler(EmptyCorpusError)  # the request, not the server, is at fault
+    async def empty_corpus(request: Request, exc: EmptyCorpusError) -> SafeJSONResponse:
+        return _problem(HTTPException(409, f"{exc}; add an article first"))
 
     def require_admin(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
