@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import percentile  # noqa: E402
 from chatbot.answering import Chatbot  # noqa: E402
 from chatbot.chunking import ChunkingConfig  # noqa: E402
 from chatbot.config import Settings  # noqa: E402
@@ -31,10 +31,6 @@ from chatbot.embedding import get_embedder  # noqa: E402
 from chatbot.evaluation import load_gold  # noqa: E402
 from chatbot.index import update_index  # noqa: E402
 from chatbot.retrieval import MODES, Retriever  # noqa: E402
-
-
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import machine_cpu_seconds, quiet_model_libraries  # noqa: E402
+from benchmarks.common import machine_cpu_seconds, percentile, quiet_model_libraries  # noqa: E402
 
 quiet_model_libraries()
 
@@ -166,12 +166,6 @@ async def run_load(
         tasks = [client(http, questions, n * step, deadline, result) for n in range(clients)]
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=duration + timeout + 30)
         return result, loop.time() - began
-
-
-def percentile(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def main() -> int:

@@ -31,3 +31,13 @@ def machine_cpu_seconds() -> tuple[float, float, float] | None:
     tick = os.sysconf("SC_CLK_TCK")
     busy = user + nice + system + irq + softirq
     return busy / tick, steal / tick, (busy + idle + iowait + steal) / tick
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The ``q``-th percentile of ``values`` (inclusive method); the value itself when there
+    is one, NaN when there are none."""
+    import statistics
+
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]

@@ -25,6 +25,7 @@ from chatbot.reranking import Reranker
 from chatbot.retrieval import Hit, Retriever
 
 Status = Literal["answered", "no_answer", "emergency"]
+Tier = Literal["emergency", "urgent", "none"]
 
 # Sentences that tell a reader when to get medical help.
 _CONTACT = re.compile(
@@ -57,6 +58,16 @@ class Citation:
 
 @dataclass(frozen=True)
 class Answer:
+    """A reply: its status, the standalone query, the text, its citations and the disclaimer.
+
+    ``tier`` says how the ways in present it: ``emergency`` (``alert`` holds the emergency
+    guidance, drawn first and most prominently; any cited answer to a question in the same
+    message follows in ``answer`` after it), ``urgent`` (``alert`` holds "contact your doctor
+    today", drawn above the answer) or ``none``. ``answer`` always starts with ``alert``, so
+    a client that shows ``answer`` alone still shows the guidance first. ``categories`` names
+    the emergency categories found.
+    """
+
     status: Status
     query: str
     answer: str
@@ -64,11 +75,20 @@ class Answer:
     disclaimer: str = safety.DISCLAIMER
     flags: tuple[str, ...] = ()
     latency_ms: float = 0.0
+    tier: Tier = "none"
+    alert: str = ""
+    categories: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> str:
+        """The answer after its alert: the cited text, or the refusal."""
+        return self.answer[len(self.alert) :].strip() if self.alert else self.answer
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["citations"] = [asdict(c) for c in self.citations]
         data["flags"] = list(self.flags)
+        data["categories"] = list(self.categories)
         return data
 
 
@@ -274,10 +294,12 @@ class Chatbot:
         retriever: Retriever,
         answerer: Answerer | None = None,
         settings: Settings | None = None,
+        detector: safety.Detector | None = None,
     ) -> None:
         self.retriever = retriever
         self.answerer = answerer or ExtractiveAnswerer(reranker=retriever.reranker)
         self.settings = settings or retriever.settings
+        self.detector = detector or safety.load_detector(self.settings.triage_detector)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Chatbot:
@@ -297,23 +319,42 @@ class Chatbot:
             articles: answer from these article ids only (``None``: all of them).
         """
         started = time.perf_counter()
-        triage = safety.triage(question)
+        triage = safety.triage(question, detector=self.detector)
         flags = list(triage.flags)
+        # An emergency shows every triage message first; otherwise the dosing note goes with
+        # the answer it qualifies, and the alert is the urgent note, if any.
+        shown = [m for m in triage.messages if triage.is_emergency or m != safety.DOSING_MESSAGE]
+        alert = "\n\n".join(shown)
 
         def done(status: Status, query: str, text: str, cites: tuple[Citation, ...] = ()) -> Answer:
             return Answer(
                 status=status,
                 query=query,
-                answer=text,
+                answer=f"{alert}\n\n{text}".strip() if alert else text,
                 citations=cites,
                 flags=tuple(dict.fromkeys(flags)),
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                tier=triage.tier,
+                alert=alert,
+                categories=triage.categories,
             )
 
-        if triage.status == "emergency":
-            return done("emergency", triage.question, "\n\n".join(triage.messages))
         if triage.status == "empty":
             return done("no_answer", "", "Please type a question about the articles.")
+        if triage.is_emergency:
+            # Guidance first; a question asked in the same message is answered below it.
+            asked = article_question(triage.question)
+            if asked is None:
+                return done("emergency", triage.question, "")
+            hits = self.retriever.search(asked, k=self.settings.answer_passages, articles=articles)
+            if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+                return done("emergency", asked, "")
+            text, citations = self.answerer.answer(
+                asked, hits, self.retriever.index.articles, dosing="dosing" in triage.flags
+            )
+            if not citations:
+                return done("emergency", asked, "")
+            return done("emergency", asked, f"You also asked: {asked}\n\n{text}", citations)
         query = rewrite_followup(triage.question, _user_turns(history))
         if query != triage.question:
             flags.append("rewritten")
@@ -339,6 +380,33 @@ class Chatbot:
             "reliably. They cover:\n\n"
             f"{topics}\n\nFor anything else, please ask a doctor, nurse or pharmacist."
         )
+
+
+# ---------------------------------------------------------------------- emergencies
+
+_QUESTION_START = re.compile(
+    r"^(?:(?:and|also|but|btw|anyway|oh|ok|so|plus)\W+)*((?:can|could|does|do|did|is|are|was|"
+    r"will|would|should|how|what|which|why|when|where|who)\b.*)$",
+    re.IGNORECASE,
+)
+
+
+def article_question(message: str) -> str | None:
+    """The question about the articles asked in a message that also reports an emergency:
+    the last clause of a sentence ending in "?" that starts as a question, or ``None``.
+
+    Example:
+        >>> article_question("my lips are swelling after ivig, also does ivig help cidp?")
+        'does ivig help cidp?'
+    """
+    for sentence in reversed(safety.sentences(message)):
+        if not sentence.rstrip().endswith("?"):
+            continue
+        for clause in reversed(re.split(r"[,:;]|\s-\s|\.\.\.", sentence)):
+            match = _QUESTION_START.match(clause.strip())
+            if match and len(match.group(1).split()) >= 3:
+                return match.group(1).strip()
+    return None
 
 
 # ---------------------------------------------------------------------- follow-ups

@@ -125,6 +125,9 @@ class Answer(BaseModel):
     disclaimer: str
     flags: list[str]
     latency_ms: float
+    tier: Literal["emergency", "urgent", "none"]
+    alert: str
+    categories: list[str]
 
 
 class Hit(BaseModel):

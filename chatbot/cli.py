@@ -312,6 +312,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     triage = ev.evaluate_triage(settings.triage_path) if settings.triage_path.exists() else None
     if triage is not None:
         markdown += "\n" + ev.triage_markdown(triage)
+    bank = ev.evaluate_triage_bank(settings) if settings.triage_bank_dir.is_dir() else None
+    if bank is not None:
+        markdown += "\n" + ev.triage_bank_markdown(bank)
     (out / "report.md").write_text(markdown, encoding="utf-8")
     ev.save_chart(reports, out / "chart.png")
     result = {
@@ -319,6 +322,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         "variants": [r.as_json() for r in reports],
         "answers": answers.as_json() if answers else None,
         "triage": triage,
+        "triage_bank": bank,
         "report": str(out),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")

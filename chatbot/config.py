@@ -74,6 +74,12 @@ class Settings:
     # question counts as not covered by the articles (chosen on the gold set).
     answer_passages: int = 5
     answer_min_evidence: float = 0.5
+    # Triage: the detector that reads meaning beside the rules. "bundled" (weights shipped in
+    # chatbot/safety/data/detector.json), "none" (rules only) or the path of a weights file
+    # from `python -m chatbot.safety.training --out PATH`. The scenario bank it is fit on and
+    # measured with is `triage_bank_dir`.
+    triage_detector: str = "bundled"
+    triage_bank_dir: Path = Path("eval/emergency")
     # Vector store: "faiss" (a file in each index version) or "milvus" at ``milvus_uri``
     # (a file path runs Milvus Lite in-process; http://host:19530 a Milvus server).
     vector_backend: str = "faiss"

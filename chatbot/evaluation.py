@@ -662,6 +662,66 @@ def triage_markdown(figures: dict[str, float]) -> str:
     )
 
 
+def evaluate_triage_bank(settings: Any) -> dict[str, Any]:
+    """The detector measured on the scenario bank: leave one family out (fit on every other
+    phrasing family, triage the held-out one), in sample, and the shipped weights on the
+    held-out sets (:func:`chatbot.safety.training.report`)."""
+    from chatbot.embedding import get_embedder
+    from chatbot.safety import training
+
+    result = training.report(
+        settings.triage_bank_dir, settings.triage_path, get_embedder(training.DEFAULT_MODEL)
+    )
+    weights = result.pop("weights")
+    result["thresholds"] = {
+        "emergency": weights["emergency"]["threshold"],
+        "urgent": weights["urgent"]["threshold"],
+    }
+    return result
+
+
+def _rates_row(name: str, r: dict[str, Any]) -> str:
+    def cell(key: str) -> str:
+        return f"{r[key]:.3f}" if key in r else "–"
+
+    keys = ("recall", "false_alarms", "urgent_caught", "urgent_as_emergency", "false_urgent")
+    return f"| {name} | {r['n']} | " + " | ".join(cell(k) for k in keys) + " |"
+
+
+def triage_bank_markdown(result: dict[str, Any]) -> str:
+    """The bank figures as Markdown: overall, per category and per family."""
+    head = [
+        "| set | messages | emergency recall | false alarms | urgent caught "
+        "| urgent as emergency | false urgent |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines = [
+        "## Triage on the scenario bank",
+        "",
+        "Leave one family out: the detector is fit on every phrasing family but one and "
+        "triages that one, so each figure is on wording it was not fit on. Thresholds "
+        f"(emergency {result['thresholds']['emergency']}, urgent "
+        f"{result['thresholds']['urgent']}) are chosen by an inner cross-validation.",
+        "",
+        *head,
+        _rates_row("leave one family out", result["lofo"]["overall"]),
+        _rates_row("in sample", result["in_sample"]["overall"]),
+        *(_rates_row(f"held out: {k}", v["overall"]) for k, v in result["held_out"].items()),
+        "",
+        "### Leave one family out, per category",
+        "",
+        *head,
+        *(_rates_row(k, v) for k, v in result["lofo"]["by_category"].items()),
+        "",
+        "### Leave one family out, per family",
+        "",
+        *head,
+        *(_rates_row(k, v) for k, v in result["lofo"]["by_family"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------- command line
 
 

@@ -31,8 +31,13 @@ def escape_markdown(text: str) -> str:
 
 def answer_markdown(answer: Answer) -> str:
     """The answer's text as Markdown: escaped, with its ``- `` list lines kept as a list."""
+    return markdown_lines(answer.answer)
+
+
+def markdown_lines(text: str) -> str:
+    """``text`` as Markdown: escaped, with its ``- `` list lines kept as a list."""
     lines = []
-    for line in answer.answer.split("\n"):
+    for line in text.split("\n"):
         if line.startswith("- "):
             lines.append("- " + escape_markdown(line[2:]))
         else:

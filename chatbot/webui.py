@@ -16,6 +16,7 @@ from chatbot.index import IndexError as IndexUnusableError
 from chatbot.library import Service, reindex
 
 EMERGENCY_TITLE = "Get help now"
+URGENT_TITLE = "Contact your doctor today"
 
 
 @st.cache_resource(show_spinner="Loading the models and the index…")
@@ -45,16 +46,23 @@ def service() -> Service:
 
 
 def render_answer(answer: Answer, service: Service) -> None:
-    """Draw one answer: emergency banner first, then the text, its sources and the disclaimer."""
-    if answer.status == "emergency":
+    """Draw one answer: the emergency or urgent alert first, then the text, its sources and
+    the disclaimer."""
+    if answer.tier == "emergency":
         st.error(
-            f"**{EMERGENCY_TITLE}**\n\n" + presentation.answer_markdown(answer),
+            f"**{EMERGENCY_TITLE}**\n\n" + presentation.escape_markdown(answer.alert),
             icon=":material/emergency:",
         )
-    elif answer.status == "no_answer":
-        st.warning(presentation.answer_markdown(answer), icon=":material/search_off:")
-    else:
-        st.markdown(presentation.answer_markdown(answer))
+    elif answer.tier == "urgent":
+        st.warning(
+            f"**{URGENT_TITLE}**\n\n" + presentation.escape_markdown(answer.alert),
+            icon=":material/priority_high:",
+        )
+    body = presentation.markdown_lines(answer.body)
+    if body and answer.status == "no_answer":
+        st.warning(body, icon=":material/search_off:")
+    elif body:
+        st.markdown(body)
     if answer.citations:
         chunks = service.chatbot.retriever.index.chunks
         st.caption("Sources")

@@ -112,3 +112,33 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+class FakeDetector:
+    """Reads a message by its words, not its meaning: a message holding a key of
+    ``emergencies`` is that category's emergency, one holding a word of ``urgent`` is urgent.
+    It records what it read."""
+
+    def __init__(
+        self, emergencies: dict[str, str] | None = None, urgent: Sequence[str] = ()
+    ) -> None:
+        self.emergencies = emergencies or {"mayday": "heart_attack"}
+        self.urgent = tuple(urgent) or ("creeping",)
+        self.read_texts: list[str] = []
+
+    def read(self, text: str):  # type: ignore[no-untyped-def]
+        from chatbot.safety import Reading
+
+        self.read_texts.append(text)
+        lowered = text.lower()
+        for word, category in self.emergencies.items():
+            if word in lowered:
+                return Reading(0.99, 0.0, category, True, False)
+        if any(word in lowered for word in self.urgent):
+            return Reading(0.1, 0.9, "rapid_weakness", False, True)
+        return Reading(0.01, 0.01, "heart_attack", False, False)
+
+
+@pytest.fixture
+def fake_detector() -> FakeDetector:
+    return FakeDetector()

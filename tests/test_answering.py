@@ -13,7 +13,7 @@ from chatbot.config import Settings
 from chatbot.corpus import load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeEmbedder
+from tests.conftest import CORPUS, FakeDetector, FakeEmbedder
 
 TEXTS = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
 
@@ -60,7 +60,11 @@ def test_an_answer_quotes_and_cites_its_sources(bot: Chatbot) -> None:
         "disclaimer",
         "flags",
         "latency_ms",
+        "tier",
+        "alert",
+        "categories",
     }
+    assert (answer.tier, answer.alert, answer.categories) == ("none", "", ())
 
 
 def test_publisher_comes_from_front_matter(bot: Chatbot) -> None:
@@ -75,6 +79,38 @@ def test_emergencies_get_guidance_before_anything_else(bot: Chatbot) -> None:
     assert answer.answer.startswith(safety.EMERGENCY_MESSAGE)
     assert answer.citations == ()
     assert answer.disclaimer == safety.DISCLAIMER
+
+
+def test_an_emergency_answers_the_question_asked_with_it_below_the_guidance(
+    bot: Chatbot,
+) -> None:
+    fake = Chatbot(bot.retriever, settings=bot.settings, detector=FakeDetector())
+    answer = fake.ask("mayday mayday, also what are the pooled plasma donors of IVIG?")
+    assert (answer.status, answer.tier, answer.categories) == (
+        "emergency",
+        "emergency",
+        ("heart_attack",),
+    )
+    assert answer.alert == "\n\n".join(
+        [safety.EMERGENCY_MESSAGE, safety.CATEGORIES["heart_attack"].guidance]
+    )
+    assert answer.answer.startswith(answer.alert + "\n\nYou also asked: what are the pooled")
+    assert answer.query == "what are the pooled plasma donors of IVIG?"
+    assert answer.citations and answer.citations[0].article_id == "ivig-for-neuropathy"
+    assert_verbatim(answer)
+    # Without a question, the guidance alone.
+    alone = fake.ask("mayday, my chest")
+    assert alone.answer == alone.alert and alone.citations == ()
+
+
+def test_urgent_reports_are_answered_below_the_note(bot: Chatbot) -> None:
+    fake = Chatbot(bot.retriever, settings=bot.settings, detector=FakeDetector())
+    answer = fake.ask("numbness creeping up, IVIG pooled plasma donors immunoglobulins")
+    assert (answer.status, answer.tier) == ("answered", "urgent")
+    assert answer.alert == safety.URGENT_MESSAGE and "urgent" in answer.flags
+    assert answer.answer.startswith(safety.URGENT_MESSAGE + "\n\n")
+    assert answer.body == answer.answer[len(safety.URGENT_MESSAGE) :].strip()
+    assert_verbatim(answer)
 
 
 def test_self_harm_gets_the_crisis_line(bot: Chatbot) -> None:

@@ -215,7 +215,11 @@ def test_search_page_ranks_and_filters(server: tuple[str, Path], page: Any) -> N
     page.goto(f"{url}/search")
     page.get_by_label("Search the articles").fill("What are the side effects of IVIG?")
     page.keyboard.press("Enter")
-    page.get_by_text("Cited answer to copy").wait_for()
+    # The caption under the copy block is drawn last: once it names this query, the hits and
+    # the copy block above it belong to this query too.
+    page.get_by_text(
+        "Answer to “What are the side effects of IVIG?”, from all the articles"
+    ).wait_for()
     first = page.locator(".st-key-hit-1").inner_text()
     assert first.startswith("1. IVIG for Neuropathy")
     assert page.locator(".st-key-hit-5").count() == 1 and page.locator(".st-key-hit-6").count() == 0
@@ -229,7 +233,8 @@ def test_search_page_ranks_and_filters(server: tuple[str, Path], page: Any) -> N
     page.keyboard.press("Escape")
     page.get_by_label("Search the articles").fill("nerve pain treatment")
     page.keyboard.press("Enter")
-    page.get_by_text("From the chosen articles").wait_for()
+    # Choosing the filter reruns the page with the previous query first; wait for this one.
+    page.get_by_text("Answer to “nerve pain treatment”, from the chosen articles").wait_for()
     for n in range(1, 6):
         assert (
             page.locator(f".st-key-hit-{n}")

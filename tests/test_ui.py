@@ -189,7 +189,9 @@ def test_search_filters_by_article(env: Settings, reference: Service) -> None:
     answer = reference.ask("nerve pain treatment", articles=["lupus-nerve-pain"])
     assert {c.article_id for c in answer.citations} == {"lupus-nerve-pain"}
     assert at.code[0].value == presentation.plain_text(answer)
-    assert "From the chosen articles" in at.caption[-1].value
+    assert at.caption[-1].value.startswith(
+        presentation.escape_markdown("Answer to “nerve pain treatment”, from the chosen articles;")
+    )
 
 
 # ---------------------------------------------------------------------------- library

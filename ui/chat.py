@@ -22,9 +22,9 @@ with st.sidebar:
     titles = [r.title for r in service.chatbot.retriever.index.articles.values()]
     st.markdown(presentation.topics(titles))
 
-if chat and chat[-1][1].status == "emergency":
+if chat and chat[-1][1].tier == "emergency":
     st.error(
-        f"**{webui.EMERGENCY_TITLE}.** " + presentation.answer_markdown(chat[-1][1]),
+        f"**{webui.EMERGENCY_TITLE}.** " + presentation.escape_markdown(chat[-1][1].alert),
         icon=":material/emergency:",
     )
 if not chat:

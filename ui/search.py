@@ -47,8 +47,12 @@ if query.strip():
             st.markdown(presentation.escape_markdown(hit.text))
     st.subheader("Cited answer to copy")
     answer = service.ask(query, articles=chosen or None)
-    st.caption(
-        ("From the chosen articles" if chosen else "From all the articles")
-        + "; the copy button is at the block's top right."
-    )
     st.code(presentation.plain_text(answer), language=None, wrap_lines=True)
+    # Drawn last, so a page that shows it for this query shows everything above for it too.
+    st.caption(
+        presentation.escape_markdown(
+            f"Answer to “{query.strip()}”, "
+            + ("from the chosen articles" if chosen else "from all the articles")
+            + "; the copy button is at the block's top right."
+        )
+    )
