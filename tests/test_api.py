@@ -711,6 +711,14 @@ def test_live_emergency(live: tuple[Settings, str]) -> None:
     assert answer["status"] == "emergency"
     assert answer["answer"].startswith(safety.EMERGENCY_MESSAGE)
     assert answer["citations"] == []
+    assert (answer["tier"], answer["categories"]) == ("emergency", ["breathing_swallowing"])
+    assert answer["answer"] == answer["alert"]
+    # A question asked in the same message is answered below the guidance, with citations.
+    both = f"{question}. What is IVIG made from?"
+    answer = httpx.post(f"{url}/ask", json={"question": both}, timeout=60).json()
+    assert answer["status"] == "emergency"
+    assert answer["answer"].startswith(answer["alert"] + "\n\nYou also asked: What is IVIG")
+    assert answer["citations"][0]["article_id"] == "ivig-for-neuropathy"
 
 
 @pytest.mark.integration

@@ -123,6 +123,18 @@ def test_chat_emergency_gets_the_banner_first(env: Settings) -> None:
     assert len(at.expander) == 0
 
 
+def test_chat_urgent_report_gets_the_note_above_the_answer(env: Settings) -> None:
+    at = start()
+    ask(at, "my toes have been tingling more each week since I started Dupixent, what should I do?")
+    (_, answer), *_ = at.session_state.chat
+    assert (answer.status, answer.tier) == ("answered", "urgent")
+    assert len(at.error) == 0 and len(at.warning) == 1
+    assert at.warning[0].value.startswith(
+        f"**{presentation.escape_markdown('Contact your doctor today')}**"
+    )
+    assert len(at.expander) == len(answer.citations) > 0
+
+
 def test_chat_refuses_kindly_and_lists_the_topics(env: Settings, reference: Service) -> None:
     at = start()
     ask(at, "What is the capital of France?")

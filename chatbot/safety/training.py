@@ -48,6 +48,9 @@ LEXICAL_SHARE = 0.5
 # The nearness floor: the percentile of the emergencies' similarity to their nearest category
 # centroid under which a message counts as out of the detector's reach.
 FLOOR_PERCENTILE = 0.5
+# Urgent reports count this many times as negatives of the emergency regression, so that
+# "new numbness since my last injection" leans to urgent rather than emergency.
+URGENT_WEIGHT = 3.0
 # The regression set's rows count this many times when fitting: its phrasings are the ones
 # the team's tests name one by one.
 REGRESSION_WEIGHT = 5.0
@@ -135,7 +138,9 @@ def _classifiers(
     weight = np.array(
         [REGRESSION_WEIGHT if e.family == REGRESSION_FAMILY else 1.0 for e in examples]
     )
-    emergency = _binary(x, tiers == "emergency", c, weight)
+    emergency = _binary(
+        x, tiers == "emergency", c, weight * np.where(tiers == "urgent", URGENT_WEIGHT, 1.0)
+    )
     rest = tiers != "emergency"
     urgent = _binary(x[rest], tiers[rest] == "urgent", c, weight[rest])
     picked = np.flatnonzero(tiers == "emergency")
@@ -252,6 +257,7 @@ def fit_weights(
         "C": c,
         "false_alarm_cost": FALSE_ALARM_COST,
         "regression_weight": REGRESSION_WEIGHT,
+        "urgent_weight": URGENT_WEIGHT,
         "examples": len(examples),
         "families": sorted({e.family for e in examples}),
     }
