@@ -227,6 +227,11 @@ def test_segments_skip_sentences_without_words() -> None:
         "four five six",
     ]
     assert len(segments(". ".join(f"sentence number {i}" for i in range(20)), limit=6)) == 6
+    assert segments("legs giving out by the hour, btw can the flu shot cause GBS?") == [
+        "legs giving out by the hour, btw can the flu shot cause GBS?",
+        "legs giving out by the hour",
+        "btw can the flu shot cause GBS?",
+    ]
 
 
 def test_weights_that_cannot_be_used_name_the_problem(tmp_path: Path) -> None:

@@ -143,11 +143,20 @@ def has_words(text: str) -> bool:
     return len(_LETTERS.findall(text)) >= 3
 
 
+# Where a sentence turns to another matter: "my lips are swelling, also does IVIG ...".
+_TURN = re.compile(
+    r",?\s+(?=(?:and also|also|btw|by the way|anyway|oh and|plus|but also|and another thing)\b)"
+    r"|\s+-+\s+",
+    re.IGNORECASE,
+)
+
+
 def segments(text: str, *, limit: int = 6) -> list[str]:
-    """What the detector reads: the whole message, then each of its sentences when it has more
-    than one (at most ``limit`` in all). An emergency told in one sentence of a long message
-    is read on its own as well as in context."""
-    parts = [p for p in sentences(text) if has_words(p)]
+    """What the detector reads: the whole message, then each of its sentences, and each part
+    of a sentence that turns to another matter ("..., also ..."), when there is more than one
+    (at most ``limit`` in all). An emergency told in one part of a long message is read on
+    its own as well as in context."""
+    parts = [q.strip(" ,") for p in sentences(text) for q in _TURN.split(p) if has_words(q)]
     if len(parts) <= 1:
         return [text]
     return [text, *parts[: limit - 1]]
