@@ -365,10 +365,8 @@ def test_the_shipped_detector_on_the_held_out_sets() -> None:
     assert figures["urgent_caught"] >= 0.9
 
 
-def test_the_report_holds_each_family_out(tmp_path: Path) -> None:
-    from chatbot.evaluation import triage_bank_markdown
-    from chatbot.safety.training import report
-    from tests.conftest import FakeEmbedder
+def write_tiny_bank(folder: Path) -> None:
+    """Twelve emergencies in three families, eight near-misses in two, three urgent reports."""
 
     def rows(tier: str, category: str, family: str, texts: list[str]) -> list[str]:
         return [
@@ -397,7 +395,28 @@ def test_the_report_holds_each_family_out(tmp_path: Path) -> None:
         lines += rows(
             "ok", "seizure", family, [f"had a fit as a child {family}", f"{family} seizure"]
         )
-    (tmp_path / "bank_x.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "bank_x.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.integration
+def test_chatbot_eval_reports_the_bank(tmp_path: Path) -> None:
+    from chatbot.config import Settings
+    from chatbot.evaluation import evaluate_triage_bank, triage_bank_markdown
+
+    write_tiny_bank(tmp_path)
+    settings = Settings(triage_bank_dir=tmp_path, triage_path=tmp_path / "absent.jsonl")
+    result = evaluate_triage_bank(settings)
+    assert set(result) == {"lofo", "in_sample", "held_out", "thresholds"}
+    assert result["in_sample"]["overall"]["n"] == 23
+    assert "### Leave one family out, per category" in triage_bank_markdown(result)
+
+
+def test_the_report_holds_each_family_out(tmp_path: Path) -> None:
+    from chatbot.evaluation import triage_bank_markdown
+    from chatbot.safety.training import report
+    from tests.conftest import FakeEmbedder
+
+    write_tiny_bank(tmp_path)
     result = report(tmp_path, tmp_path / "absent.jsonl", FakeEmbedder())
     assert set(result["lofo"]["by_family"]) == {
         "plain",
