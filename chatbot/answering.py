@@ -75,9 +75,15 @@ class Answer:
     disclaimer: str = safety.DISCLAIMER
     flags: tuple[str, ...] = ()
     latency_ms: float = 0.0
-    tier: Tier = "none"
     alert: str = ""
     categories: tuple[str, ...] = ()
+
+    @property
+    def tier(self) -> Tier:
+        """``emergency``, ``urgent`` (flag ``urgent``) or ``none``."""
+        if self.status == "emergency":
+            return "emergency"
+        return "urgent" if "urgent" in self.flags else "none"
 
     @property
     def body(self) -> str:
@@ -89,6 +95,7 @@ class Answer:
         data["citations"] = [asdict(c) for c in self.citations]
         data["flags"] = list(self.flags)
         data["categories"] = list(self.categories)
+        data["tier"] = self.tier
         return data
 
 
@@ -334,43 +341,45 @@ class Chatbot:
                 citations=cites,
                 flags=tuple(dict.fromkeys(flags)),
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
-                tier=triage.tier,
                 alert=alert,
                 categories=triage.categories,
             )
 
         if triage.status == "empty":
             return done("no_answer", "", "Please type a question about the articles.")
+        dosing = "dosing" in triage.flags
         if triage.is_emergency:
             # Guidance first; a question asked in the same message is answered below it.
             asked = article_question(triage.question)
             if asked is None:
                 return done("emergency", triage.question, "")
-            hits = self.retriever.search(asked, k=self.settings.answer_passages, articles=articles)
-            if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+            cited = self._cited(asked, articles, dosing)
+            if cited is None:
                 return done("emergency", asked, "")
-            text, citations = self.answerer.answer(
-                asked, hits, self.retriever.index.articles, dosing="dosing" in triage.flags
-            )
-            if not citations:
-                return done("emergency", asked, "")
-            return done("emergency", asked, f"You also asked: {asked}\n\n{text}", citations)
+            return done("emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1])
         query = rewrite_followup(triage.question, _user_turns(history))
         if query != triage.question:
             flags.append("rewritten")
-        hits = self.retriever.search(query, k=self.settings.answer_passages, articles=articles)
-        if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+        cited = self._cited(query, articles, dosing)
+        if cited is None:
             flags.append("low_evidence")
             return done("no_answer", query, self._no_answer())
-        text, citations = self.answerer.answer(
-            query, hits, self.retriever.index.articles, dosing="dosing" in triage.flags
-        )
-        if not citations:
-            flags.append("low_evidence")
-            return done("no_answer", query, self._no_answer())
-        if "dosing" in triage.flags:
+        text, citations = cited
+        if dosing:
             text = f"{safety.DOSING_MESSAGE}\n\nWhat the articles say in general: {text}"
         return done("answered", query, text, citations)
+
+    def _cited(
+        self, query: str, articles: Collection[str] | None, dosing: bool
+    ) -> tuple[str, tuple[Citation, ...]] | None:
+        """The cited text answering ``query``, or ``None`` when the evidence is too weak."""
+        hits = self.retriever.search(query, k=self.settings.answer_passages, articles=articles)
+        if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+            return None
+        text, citations = self.answerer.answer(
+            query, hits, self.retriever.index.articles, dosing=dosing
+        )
+        return (text, citations) if citations else None
 
     def _no_answer(self) -> str:
         titles = sorted(r.title for r in self.retriever.index.articles.values())
