@@ -75,15 +75,9 @@ class Answer:
     disclaimer: str = safety.DISCLAIMER
     flags: tuple[str, ...] = ()
     latency_ms: float = 0.0
+    tier: Tier = "none"
     alert: str = ""
     categories: tuple[str, ...] = ()
-
-    @property
-    def tier(self) -> Tier:
-        """``emergency``, ``urgent`` (flag ``urgent``) or ``none``."""
-        if self.status == "emergency":
-            return "emergency"
-        return "urgent" if "urgent" in self.flags else "none"
 
     @property
     def body(self) -> str:
@@ -95,7 +89,6 @@ class Answer:
         data["citations"] = [asdict(c) for c in self.citations]
         data["flags"] = list(self.flags)
         data["categories"] = list(self.categories)
-        data["tier"] = self.tier
         return data
 
 
@@ -341,6 +334,7 @@ class Chatbot:
                 citations=cites,
                 flags=tuple(dict.fromkeys(flags)),
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                tier=triage.tier,
                 alert=alert,
                 categories=triage.categories,
             )
