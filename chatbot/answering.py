@@ -15,16 +15,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-import numpy as np
-
-from chatbot import safety
+from chatbot import safety, understanding
 from chatbot.chunking import embedding_text, split_sentences
 from chatbot.config import Settings
 from chatbot.lexical import tokenize
 from chatbot.reranking import Reranker
 from chatbot.retrieval import Hit, Retriever
 
-Status = Literal["answered", "no_answer", "emergency"]
+Status = Literal["answered", "no_answer", "emergency", "conversation"]
 Tier = Literal["emergency", "urgent", "none"]
 
 # Sentences that tell a reader when to get medical help.
@@ -44,7 +42,12 @@ _ANSWER_WORDS = 120
 
 @dataclass(frozen=True)
 class Citation:
-    """A quoted sentence: ``quote`` is ``article.text[start:end]``."""
+    """A quoted sentence: ``quote`` is ``article.text[start:end]``.
+
+    ``n`` numbers the passage: sentences of one passage share it (and one source card).
+    ``label`` is the list label or heading the quote leans on, shown before it in the
+    answer ("Symmetric polyneuropathy: A more general form ...") but not part of the quote.
+    """
 
     n: int
     article_id: str
@@ -54,6 +57,7 @@ class Citation:
     quote: str
     start: int
     end: int
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class Answer:
     today", drawn above the answer) or ``none``. ``answer`` always starts with ``alert``, so
     a client that shows ``answer`` alone still shows the guidance first. ``categories`` names
     the emergency categories found.
+
+    ``status`` is ``conversation`` for a reply to a greeting, thanks, "who are you", "what
+    can you do", "help", keyboard mashing and the like (no citations; the flag
+    ``intent:<name>`` names the intent). ``uncovered`` names what the question asks about
+    that no cited sentence speaks to (``["pregnancy"]``): with ``no_answer`` the reason for
+    the refusal, with ``answered`` the part of the question left unanswered.
     """
 
     status: Status
@@ -78,6 +88,7 @@ class Answer:
     tier: Tier = "none"
     alert: str = ""
     categories: tuple[str, ...] = ()
+    uncovered: tuple[str, ...] = ()
 
     @property
     def body(self) -> str:
@@ -89,6 +100,7 @@ class Answer:
         data["citations"] = [asdict(c) for c in self.citations]
         data["flags"] = list(self.flags)
         data["categories"] = list(self.categories)
+        data["uncovered"] = list(self.uncovered)
         return data
 
 
@@ -101,10 +113,20 @@ class Turn:
 
 
 class Answerer(Protocol):
-    """Builds the answer text and citations from the question and the retrieved hits."""
+    """Builds the answer from the retrieved hits: candidate sentences first (a
+    :class:`Draft`, which the coverage judge reads), then the chosen ones, cited."""
 
-    def answer(
-        self, query: str, hits: Sequence[Hit], articles: dict[str, Any], *, dosing: bool
+    def draft(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        *,
+        dosing: bool = False,
+        exclude: Collection[str] | str = (),
+    ) -> Draft: ...
+
+    def compose(
+        self, draft: Draft, articles: dict[str, Any], concepts: Sequence[Any] = ()
     ) -> tuple[str, tuple[Citation, ...]]: ...
 
 
@@ -117,17 +139,44 @@ class _Sentence:
     score: float = 0.0
     order: int = 0
     tags: set[str] = field(default_factory=set)
+    ce: float | None = None  # the cross-encoder's logit for the question, where scored
+    label: str = ""  # the list label or heading the sentence leans on
+
+
+@dataclass
+class Draft:
+    """The candidate sentences for a query, before any is chosen.
+
+    ``sentences`` are the prose sentences of the passages with strong evidence, best passage
+    first; those of the first ``scored`` passages carry the cross-encoder's logit (``ce``).
+    """
+
+    query: str
+    hits: list[Hit]
+    sentences: list[_Sentence]
+
+    @property
+    def scored(self) -> list[_Sentence]:
+        return [s for s in self.sentences if s.ce is not None]
+
+    @property
+    def best_ce(self) -> float:
+        """The highest sentence logit (``-inf`` without a reranker)."""
+        return max((s.ce for s in self.scored if s.ce is not None), default=float("-inf"))
 
 
 class ExtractiveAnswerer:
     """Picks the sentences of the best passages that match the question best.
 
-    The first sentence is the one that answers most directly: of the best passage's
-    sentences, the one the cross-encoder rates highest for the question (with the passage's
-    title and section as context), or without a reranker the one with the most query terms.
-    Supporting sentences follow from the passages with strong evidence, from
-    several articles when the question spans them; a sentence on when to contact a doctor is
-    added when the cited articles have one. About ``max_words`` words in all.
+    The first sentence is the one that answers most directly: of the sentences of the
+    ``lead_passages`` best passages (one: on the gold set a second passage's sentences opened
+    fewer answers with a lead phrase), the one the cross-encoder rates highest for the question
+    (with the passage's title and section as context), or without a reranker the one of the
+    best passage with the most query terms. Supporting sentences follow from the passages
+    with strong evidence, from several articles when the question spans them; scored
+    sentences the cross-encoder rates far below the first are left out as drifting to a
+    neighbouring topic. A sentence on when to contact a doctor is added when the cited
+    articles have one. About ``max_words`` words in all.
     """
 
     def __init__(
@@ -135,19 +184,38 @@ class ExtractiveAnswerer:
         max_words: int = _ANSWER_WORDS,
         min_evidence: float = 0.5,
         reranker: Reranker | None = None,
+        lead_passages: int = 1,
+        drift_margin: float = 8.0,
     ) -> None:
         self.max_words = max_words
         self.min_evidence = min_evidence
         self.reranker = reranker
+        self.lead_passages = lead_passages
+        self.drift_margin = drift_margin
 
     def answer(
         self, query: str, hits: Sequence[Hit], articles: dict[str, Any], *, dosing: bool
     ) -> tuple[str, tuple[Citation, ...]]:
+        return self.compose(self.draft(query, hits, dosing=dosing), articles)
+
+    def draft(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        *,
+        dosing: bool = False,
+        exclude: Collection[str] | str = (),
+    ) -> Draft:
+        """The candidate sentences of ``hits`` for ``query``, scored; sentences in
+        ``exclude`` (texts, or the text of an earlier reply) are left out as already shown,
+        and dose statements when ``dosing``."""
         terms = set(tokenize(query))
         strong = [h for h in hits if h.evidence >= self.min_evidence] or list(hits[:1])
         candidates = []
         for rank, hit in enumerate(strong):
             for sentence in _sentences(hit):
+                if sentence.text in exclude:
+                    continue
                 overlap = len(terms & set(tokenize(sentence.text))) / max(1, len(terms))
                 sentence.score = 2.0 * overlap + hit.evidence - 0.15 * rank - 0.02 * sentence.order
                 if overlap == 0 and rank > 0:
@@ -159,18 +227,33 @@ class ExtractiveAnswerer:
                 candidates.append(sentence)
         if dosing:
             candidates = [s for s in candidates if "dose" not in s.tags]
+        if self.reranker is not None and candidates:
+            lead_ids = {h.chunk_id for h in strong[: self.lead_passages]}
+            scored = [s for s in candidates if s.hit.chunk_id in lead_ids] or candidates[:1]
+            texts = [embedding_text(s.hit.title, s.hit.section, s.text) for s in scored]
+            for sentence, logit in zip(scored, self.reranker.score(query, texts), strict=True):
+                sentence.ce = float(logit)
+        return Draft(query, strong, candidates)
+
+    def compose(
+        self, draft: Draft, articles: dict[str, Any], concepts: Sequence[Any] = ()
+    ) -> tuple[str, tuple[Citation, ...]]:
+        """The answer's text and citations from ``draft``: the lead, its support, and for
+        each of ``concepts`` (anything with ``covered_by(text)``) that a candidate covers
+        but the chosen ones do not, the best candidate that covers it."""
+        candidates, strong = draft.sentences, draft.hits
         if not candidates:
             return "", ()
-        # The lead answers most directly: the best sentence of the passage the reranker put
-        # first (it judged the whole passage, not single words).
-        top = [s for s in candidates if s.hit.chunk_id == strong[0].chunk_id] or candidates
-        lead = self._lead(query, top)
+        lead = self._lead(draft)
         chosen = [lead]
         words = len(lead.text.split())
+        floor = (lead.ce if lead.ce is not None else 0.0) - self.drift_margin
         for sentence in sorted(candidates, key=lambda s: -s.score):
             if words >= self.max_words * 0.8:
                 break
             if "off_topic" in sentence.tags or any(_same(sentence, c) for c in chosen):
+                continue
+            if sentence.ce is not None and lead.ce is not None and sentence.ce < floor:
                 continue
             n = len(sentence.text.split())
             if words + n > self.max_words:
@@ -188,6 +271,13 @@ class ExtractiveAnswerer:
                 if best is not None:
                     chosen.append(best)
                     articles_used.add(hit.article_id)
+        for concept in concepts:
+            if any(concept.covered_by(s.text) for s in chosen):
+                continue
+            covering = [s for s in candidates if concept.covered_by(s.text)]
+            if covering:
+                chosen.append(max(covering, key=lambda s: (s.ce or -1e9, s.score)))
+                articles_used.add(chosen[-1].hit.article_id)
         chosen = _drop_dangling(chosen, keep=lead)
         if not any("contact" in s.tags for s in chosen):
             contact = [
@@ -198,19 +288,20 @@ class ExtractiveAnswerer:
         rest = sorted(chosen[1:], key=lambda s: ("contact" in s.tags, s.hit.rank, s.order))
         return _render([lead, *rest], articles)
 
-    def _lead(self, query: str, top: Sequence[_Sentence]) -> _Sentence:
-        """The sentence of the best passage that answers ``query`` most directly.
+    def _lead(self, draft: Draft) -> _Sentence:
+        """The sentence that answers the query most directly.
 
-        Query terms alone favour a sentence that repeats the question's words. On the gold
-        set (`chatbot eval`, "key fact in first sentence") the cross-encoder's choice opens
-        68% of in-scope answers with a key fact, against 57% by terms, for about 25 ms of
-        `ask` p50 (a few short sentences).
+        Query terms alone favour a sentence that repeats the question's words; the
+        cross-encoder reads the sentence with its passage's title and section. On the gold
+        set (`chatbot eval`, "key fact in first sentence") its choice among the best
+        passage's sentences opens 68% of in-scope answers with a lead phrase, against 57% by
+        terms.
         """
-        if self.reranker is None or len(top) == 1:
-            return max(top, key=lambda s: (s.score, -s.order))
-        texts = [embedding_text(s.hit.title, s.hit.section, s.text) for s in top]
-        logits = self.reranker.score(query, texts)
-        return top[int(np.argmax(logits))]
+        scored = draft.scored
+        if scored:
+            return max(scored, key=lambda s: (s.ce, -s.hit.rank, -s.order))
+        top = [s for s in draft.sentences if s.hit.chunk_id == draft.hits[0].chunk_id]
+        return max(top or draft.sentences, key=lambda s: (s.score, -s.order))
 
 
 _DANGLING = re.compile(r"^(?:These|This|It|They|Such|Those|Its|Their|If so|Yes|In these)\b")
@@ -227,11 +318,25 @@ def _drop_dangling(chosen: list[_Sentence], keep: _Sentence) -> list[_Sentence]:
     ]
 
 
+# An article's own reference markers after a sentence: "[1]", "[PM13] [PM14]".
+_MARKERS = re.compile(r"(?:\s*\[[A-Za-z]{0,3}\d{1,4}\])+\s*$")
+_LEADING_MARKERS = re.compile(r"^(?:\[[A-Za-z]{0,3}\d{1,4}\]\s*)+")
+
+
 def _sentences(hit: Hit) -> list[_Sentence]:
-    """The prose sentences of a hit with article offsets, line by line (list markers
-    stripped; table rows, questions, lead-ins ending in ':' and fragments left out)."""
+    """The prose sentences of a hit with article offsets, line by line (list markers and the
+    article's own reference markers cut off the span; table rows, questions, lead-ins ending
+    in ':' and fragments left out).
+
+    The first sentence of a passage that opens a subsection ("Types > Symmetric
+    polyneuropathy") is labelled with the subsection's heading, which it may lean on ("A more
+    general form where ...").
+    """
     out: list[_Sentence] = []
     pos = 0
+    heading = hit.section.rsplit(" > ", 1)[-1] if " > " in hit.section else ""
+    if heading.endswith("?") or len(heading.split()) > 6:
+        heading = ""
     for line in hit.text.split("\n"):
         line_start, pos = pos, pos + len(line) + 1
         if line.lstrip().startswith(("|", "#")):
@@ -240,12 +345,24 @@ def _sentences(hit: Hit) -> list[_Sentence]:
             marker = re.match(r"[-*+•]\s+", hit.text[s:e])
             if marker:
                 s += marker.end()
+            lead_refs = _LEADING_MARKERS.match(hit.text[s:e])
+            if lead_refs:
+                s += lead_refs.end()
+            refs = _MARKERS.search(hit.text[s:e])
+            if refs:
+                e = s + refs.start()
             text = hit.text[s:e]
             if len(text.split()) < 4 or text.rstrip().endswith(("?", ":")):
                 continue
+            label = heading if not out and s == 0 else ""
             out.append(
                 _Sentence(
-                    hit=hit, start=hit.start + s, end=hit.start + e, text=text, order=len(out)
+                    hit=hit,
+                    start=hit.start + s,
+                    end=hit.start + e,
+                    text=text,
+                    order=len(out),
+                    label=label,
                 )
             )
     return out
@@ -258,9 +375,12 @@ def _same(a: _Sentence, b: _Sentence) -> bool:
 def _render(
     sentences: Sequence[_Sentence], articles: dict[str, Any]
 ) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text and its citations; sentences of one passage share one number."""
     citations = []
     parts = []
-    for n, s in enumerate(sentences, start=1):
+    numbers: dict[str, int] = {}
+    for s in sentences:
+        n = numbers.setdefault(s.hit.chunk_id, len(numbers) + 1)
         record = articles[s.hit.article_id]
         meta = record.meta or {}
         citations.append(
@@ -273,10 +393,24 @@ def _render(
                 quote=s.text,
                 start=s.start,
                 end=s.end,
+                label=s.label,
             )
         )
-        parts.append(f"{s.text} [{n}]")
+        shown = f"{s.label}: {s.text}" if s.label else s.text
+        parts.append(f"{shown} [{n}]")
     return " ".join(parts), tuple(citations)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the chatbot found for a standalone query: the hits, the candidate sentences, the
+    question's concepts and the coverage verdict."""
+
+    query: str
+    hits: list[Hit]
+    draft: Draft
+    concepts: tuple[understanding.Concept, ...]
+    coverage: understanding.Coverage
 
 
 class Chatbot:
@@ -287,6 +421,8 @@ class Chatbot:
         >>> answer = bot.ask("Can Dupixent cause nerve pain?")
         >>> answer.status, answer.citations[0].article_id
         ('answered', 'dupixent-nerve-pain')
+        >>> bot.ask("Is Dupixent safe during pregnancy?").uncovered
+        ('pregnancy',)
     """
 
     def __init__(
@@ -295,15 +431,38 @@ class Chatbot:
         answerer: Answerer | None = None,
         settings: Settings | None = None,
         detector: safety.Detector | None = None,
+        reading: understanding.Understanding | None = None,
     ) -> None:
         self.retriever = retriever
-        self.answerer = answerer or ExtractiveAnswerer(reranker=retriever.reranker)
         self.settings = settings or retriever.settings
+        self.answerer = answerer or ExtractiveAnswerer(
+            min_evidence=self.settings.answer_min_evidence, reranker=retriever.reranker
+        )
         self.detector = detector or safety.load_detector(self.settings.triage_detector)
+        if reading is None:
+            reading = understanding.load_understanding(self.settings.understanding)
+            if retriever.reranker is None:
+                # The judge reads the cross-encoder's logit; without one, refusal rests on the
+                # passage evidence alone.
+                reading = understanding.Understanding(reading.reader, understanding.NullJudge())
+        self.understanding = reading
+        self._vocabulary: tuple[str, understanding.Vocabulary] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Chatbot:
         return cls(Retriever.from_settings(settings), settings=settings)
+
+    @property
+    def vocabulary(self) -> understanding.Vocabulary:
+        """The words of the indexed articles, rebuilt when the index changes."""
+        index = self.retriever.index
+        key = f"{index.version}:{len(index)}"
+        if self._vocabulary is None or self._vocabulary[0] != key:
+            self._vocabulary = (
+                key,
+                understanding.Vocabulary.from_texts(c.text for c in index.chunks),
+            )
+        return self._vocabulary[1]
 
     def ask(
         self,
@@ -326,7 +485,13 @@ class Chatbot:
         shown = [m for m in triage.messages if triage.is_emergency or m != safety.DOSING_MESSAGE]
         alert = "\n\n".join(shown)
 
-        def done(status: Status, query: str, text: str, cites: tuple[Citation, ...] = ()) -> Answer:
+        def done(
+            status: Status,
+            query: str,
+            text: str,
+            cites: tuple[Citation, ...] = (),
+            uncovered: tuple[str, ...] = (),
+        ) -> Answer:
             return Answer(
                 status=status,
                 query=query,
@@ -337,6 +502,7 @@ class Chatbot:
                 tier=triage.tier,
                 alert=alert,
                 categories=triage.categories,
+                uncovered=uncovered,
             )
 
         if triage.status == "empty":
@@ -351,38 +517,178 @@ class Chatbot:
             if cited is None:
                 return done("emergency", asked, "")
             return done("emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1])
-        query = rewrite_followup(triage.question, _user_turns(history))
-        if query != triage.question:
-            flags.append("rewritten")
-        cited = self._cited(query, articles, dosing)
-        if cited is None:
+        turns = _turns(history)
+        intent = None
+        if not triage.is_urgent and not dosing:
+            intent = self.understanding.reader.intent(triage.question, known=self._known)
+        shown_before = ""
+        if intent == "more":
+            earlier = _last_answered(turns)
+            if earlier is None:
+                flags.append("intent:more")
+                return done("conversation", "", understanding.reply("more", self._topics()))
+            query, shown_before = earlier
+            flags.append("more")
+        elif intent is not None:
+            flags.append(f"intent:{intent}")
+            return done("conversation", "", understanding.reply(intent, self._topics()))
+        else:
+            query = rewrite_followup(triage.question, [t for r, t in turns if r == "user"])
+            if query != triage.question:
+                flags.append("rewritten")
+        reading = self.read(query, articles, dosing, exclude=shown_before)
+        if reading is None:
             flags.append("low_evidence")
-            return done("no_answer", query, self._no_answer())
-        text, citations = cited
+            concepts = self._concepts(query)
+            if concepts:
+                flags.append("not_covered")
+            names = tuple(c.name for c in concepts)
+            return done("no_answer", query, self._no_answer(query, concepts), (), names)
+        coverage = reading.coverage
+        partial = coverage.rest_answerable and _PARTS.search(triage.question) is not None
+        if not coverage.answerable and not partial:
+            flags.append("not_covered")
+            text, citations = self._refusal(reading)
+            return done("no_answer", query, text, citations, coverage.names)
+        text, citations = self.answerer.compose(
+            reading.draft, self.retriever.index.articles, coverage.concepts
+        )
+        if not citations:
+            if intent == "more":
+                flags.append("intent:more")
+                return done("conversation", query, _NOTHING_MORE)
+            flags.append("low_evidence")
+            return done("no_answer", query, self._no_answer(query, ()))
         if dosing:
             text = f"{safety.DOSING_MESSAGE}\n\nWhat the articles say in general: {text}"
-        return done("answered", query, text, citations)
+        if coverage.uncovered:
+            flags.append("partly_covered")
+            text += "\n\n" + _not_mentioned(coverage.uncovered, None)
+        return done("answered", query, text, citations, coverage.names)
+
+    def read(
+        self,
+        query: str,
+        articles: Collection[str] | None = None,
+        dosing: bool = False,
+        exclude: Collection[str] | str = (),
+    ) -> Reading | None:
+        """Retrieve for ``query`` and judge whether the passages answer it; ``None`` when no
+        passage clears the evidence bar."""
+        hits = self.retriever.search(query, k=self.settings.answer_passages, articles=articles)
+        if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+            return None
+        draft = self.answerer.draft(query, hits, dosing=dosing, exclude=exclude)
+        concepts = tuple(self._concepts(query))
+        coverage = self.understanding.judge.judge(
+            concepts, [s.text for s in draft.sentences], hits[0].rerank_score, hits[0].evidence
+        )
+        return Reading(query, hits, draft, concepts, coverage)
 
     def _cited(
         self, query: str, articles: Collection[str] | None, dosing: bool
     ) -> tuple[str, tuple[Citation, ...]] | None:
         """The cited text answering ``query``, or ``None`` when the evidence is too weak."""
-        hits = self.retriever.search(query, k=self.settings.answer_passages, articles=articles)
-        if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+        reading = self.read(query, articles, dosing)
+        if reading is None or not reading.coverage.answerable:
             return None
-        text, citations = self.answerer.answer(
-            query, hits, self.retriever.index.articles, dosing=dosing
+        text, citations = self.answerer.compose(
+            reading.draft, self.retriever.index.articles, reading.coverage.concepts
         )
         return (text, citations) if citations else None
 
-    def _no_answer(self) -> str:
+    def _concepts(self, query: str) -> list[understanding.Concept]:
+        return understanding.find_concepts(query, self.vocabulary)
+
+    def _known(self, word: str) -> bool:
+        vocabulary = self.vocabulary
+        return vocabulary.in_corpus(word) or vocabulary.near_corpus(word) is not None
+
+    def _topics(self) -> str:
         titles = sorted(r.title for r in self.retriever.index.articles.values())
-        topics = "\n".join(f"- {t}" for t in titles)
-        return (
-            "I'm sorry, the articles I can draw on don't cover this, so I can't answer it "
-            "reliably. They cover:\n\n"
-            f"{topics}\n\nFor anything else, please ask a doctor, nurse or pharmacist."
+        return "\n".join(f"- {t}" for t in titles)
+
+    def _refusal(self, reading: Reading) -> tuple[str, tuple[Citation, ...]]:
+        """ "The articles do not mention Dupixent and pregnancy.", then what they do say about
+        the question's topic (one cited sentence, when it names one), then who to ask."""
+        topic = understanding.topic_of(reading.query)
+        missing = reading.coverage.uncovered
+        parts = [_not_mentioned(missing, topic)]
+        citations: tuple[Citation, ...] = ()
+        if topic is not None and reading.draft.sentences:
+            lead, citations = self.answerer.compose(
+                Draft(reading.query, reading.hits, reading.draft.sentences[:1]),
+                self.retriever.index.articles,
+            )
+            if citations:
+                parts.append(f"What they do say about {topic}: {lead}")
+        subject = _join([topic, *(c.says for c in missing)] if topic else [c.says for c in missing])
+        parts.append(
+            f"Please ask a doctor, nurse or pharmacist about {subject}."
+            if subject
+            else "Please ask a doctor, nurse or pharmacist."
         )
+        return "\n\n".join(parts), citations
+
+    def _no_answer(self, query: str, concepts: Sequence[understanding.Concept]) -> str:
+        lead = (
+            _not_mentioned(concepts, understanding.topic_of(query))
+            if concepts
+            else "I'm sorry, the articles I can draw on don't cover this, so I can't answer it "
+            "reliably."
+        )
+        return (
+            f"{lead} They cover:\n\n{self._topics()}\n\n"
+            "For anything else, please ask a doctor, nurse or pharmacist."
+        )
+
+
+# A question of several parts: "nerve pain and hair loss", "..., also ...".
+_PARTS = re.compile(r"\b(?:and|or|also|plus|as well as)\b|[,;]\s*\w+\s|\?.+\?", re.IGNORECASE)
+
+_NOTHING_MORE = (
+    "That is all the articles say on this. You could ask about another side of it, or ask "
+    "your doctor, nurse or pharmacist."
+)
+
+
+def _join(items: Sequence[str]) -> str:
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _not_mentioned(missing: Sequence[understanding.Concept], topic: str | None) -> str:
+    """ "The articles do not mention Dupixent and pregnancy." (or "... do not answer this")."""
+    if not missing:
+        return "The articles do not answer this question directly."
+    says = [c.says for c in missing]
+    if topic and topic.lower() not in " ".join(says).lower():
+        return f"The articles do not mention {topic} and {_join(says)}."
+    return f"The articles do not mention {_join(says)}."
+
+
+def _turns(history: Sequence[Turn | dict[str, str]]) -> list[tuple[str, str]]:
+    turns = []
+    for turn in history:
+        role = turn.role if isinstance(turn, Turn) else turn.get("role", "user")
+        content = turn.content if isinstance(turn, Turn) else turn.get("content", "")
+        if content.strip():
+            turns.append((role, content.strip()))
+    return turns
+
+
+def _last_answered(turns: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """The standalone query of the last user question that got an answer, with that answer's
+    text, or ``None``."""
+    for i in range(len(turns) - 1, 0, -1):
+        role, content = turns[i]
+        if role != "assistant" or turns[i - 1][0] != "user":
+            continue
+        earlier = [t for r, t in turns[: i - 1] if r == "user"]
+        return rewrite_followup(turns[i - 1][1], earlier), content
+    return None
 
 
 # ---------------------------------------------------------------------- emergencies
@@ -428,16 +734,6 @@ _TOPICS = {
 _SUBJECTS = ("nerve pain", "neuropathy", "nerve damage", "numbness", "tingling")
 _PRONOUN = re.compile(r"\b(it|that|this|they|them|these|those)\b", re.IGNORECASE)
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.IGNORECASE)
-
-
-def _user_turns(history: Sequence[Turn | dict[str, str]]) -> list[str]:
-    turns = []
-    for turn in history:
-        role = turn.role if isinstance(turn, Turn) else turn.get("role", "user")
-        content = turn.content if isinstance(turn, Turn) else turn.get("content", "")
-        if role == "user" and content.strip():
-            turns.append(content.strip())
-    return turns
 
 
 def _topic(text: str) -> str | None:

@@ -113,12 +113,13 @@ class Citation(BaseModel):
     quote: str
     start: int
     end: int
+    label: str
 
 
 class Answer(BaseModel):
     """A cited answer, as ``chatbot ask --json`` prints it (:class:`chatbot.answering.Answer`)."""
 
-    status: Literal["answered", "no_answer", "emergency"]
+    status: Literal["answered", "no_answer", "emergency", "conversation"]
     query: str
     answer: str
     citations: list[Citation]
@@ -128,6 +129,7 @@ class Answer(BaseModel):
     tier: Literal["emergency", "urgent", "none"]
     alert: str
     categories: list[str]
+    uncovered: list[str]
 
 
 class Hit(BaseModel):

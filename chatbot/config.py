@@ -80,6 +80,16 @@ class Settings:
     # measured with is `triage_bank_dir`.
     triage_detector: str = "bundled"
     triage_bank_dir: Path = Path("eval/emergency")
+    # Understanding: the intent reader (greetings, thanks, "tell me more") and the coverage
+    # judge (refuse when the passages do not answer what was asked). "bundled" (weights in
+    # chatbot/understanding/data/understanding.json), "none" (rules and passage evidence
+    # only) or the path of a file from `python -m chatbot.understanding.training --out PATH`.
+    understanding: str = "bundled"
+    # The sets `chatbot eval` and the training read: near-topic unanswerable questions,
+    # conversational messages, and a hold-out of all three kinds that nothing is fit on.
+    unanswerable_path: Path = Path("eval/unanswerable.jsonl")
+    conversation_path: Path = Path("eval/conversation.jsonl")
+    coverage_holdout_path: Path = Path("eval/coverage_holdout.jsonl")
     # Vector store: "faiss" (a file in each index version) or "milvus" at ``milvus_uri``
     # (a file path runs Milvus Lite in-process; http://host:19530 a Milvus server).
     vector_backend: str = "faiss"

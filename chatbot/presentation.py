@@ -51,14 +51,26 @@ def source_label(citation: Citation) -> str:
     return f"[{citation.n}] {where}"
 
 
+def source_groups(citations: Sequence[Citation]) -> list[list[Citation]]:
+    """The citations grouped by source number: the sentences of one passage, one card."""
+    groups: dict[int, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.n, []).append(c)
+    return list(groups.values())
+
+
 def plain_text(answer: Answer) -> str:
     """The answer, its sources and the disclaimer as plain text, ready to paste anywhere."""
     parts = [answer.answer.strip()]
+    if answer.uncovered:
+        parts.append("Not covered by the articles: " + ", ".join(answer.uncovered))
     if answer.citations:
         sources = []
-        for c in answer.citations:
+        for group in source_groups(answer.citations):
+            c = group[0]
             by = f", {c.publisher}" if c.publisher else ""
-            sources.append(f"{source_label(c)}{by} ({c.article_id}, characters {c.start}-{c.end})")
+            spans = ", ".join(f"{g.start}-{g.end}" for g in group)
+            sources.append(f"{source_label(c)}{by} ({c.article_id}, characters {spans})")
         parts.append("Sources:\n" + "\n".join(sources))
     parts.append(answer.disclaimer)
     return "\n\n".join(parts)
@@ -72,18 +84,26 @@ def passage_of(chunks: Iterable[Chunk], citation: Citation) -> Chunk | None:
     return None
 
 
-def highlighted_passage(passage: Chunk, citation: Citation) -> str:
-    """The passage as escaped Markdown with the quoted sentence in bold.
+def highlighted_passage(passage: Chunk, citation: Citation | Sequence[Citation]) -> str:
+    """The passage as escaped Markdown with the quoted sentences in bold.
 
-    A quote that is not inside the passage leaves the passage unmarked.
+    A quote that is not inside the passage is left unmarked.
     """
-    start = citation.start - passage.start
-    end = min(citation.end, passage.end) - passage.start
+    cited = [citation] if isinstance(citation, Citation) else list(citation)
     text = passage.text
-    if not 0 <= start < end <= len(text):
-        return escape_markdown(text)
-    quote = escape_markdown(" ".join(text[start:end].split()))
-    return f"{escape_markdown(text[:start])}**{quote}**{escape_markdown(text[end:])}"
+    spans: list[tuple[int, int]] = []
+    for c in sorted(cited, key=lambda c: c.start):
+        start = c.start - passage.start
+        end = min(c.end, passage.end) - passage.start
+        if 0 <= start < end <= len(text) and (not spans or start >= spans[-1][1]):
+            spans.append((start, end))
+    out, pos = [], 0
+    for start, end in spans:
+        out.append(escape_markdown(text[pos:start]))
+        out.append("**" + escape_markdown(" ".join(text[start:end].split())) + "**")
+        pos = end
+    out.append(escape_markdown(text[pos:]))
+    return "".join(out)
 
 
 def topics(titles: Sequence[str]) -> str:

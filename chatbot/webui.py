@@ -63,18 +63,27 @@ def render_answer(answer: Answer, service: Service) -> None:
         st.warning(body, icon=":material/search_off:")
     elif body:
         st.markdown(body)
+    if answer.uncovered:
+        st.caption(
+            presentation.escape_markdown(
+                "Not covered by the articles: " + ", ".join(answer.uncovered)
+            )
+        )
     if answer.citations:
         chunks = service.chatbot.retriever.index.chunks
         st.caption("Sources")
-        for citation in answer.citations:
+        for group in presentation.source_groups(answer.citations):
+            citation = group[0]
             label = presentation.escape_markdown(presentation.source_label(citation))
             with st.expander(label):
                 about = [citation.publisher] if citation.publisher else []
-                about.append(f"{citation.article_id}, characters {citation.start}–{citation.end}")
+                spans = ", ".join(f"{c.start}–{c.end}" for c in group)
+                about.append(f"{citation.article_id}, characters {spans}")
                 st.caption(presentation.escape_markdown(" · ".join(about)))
                 passage = presentation.passage_of(chunks, citation)
                 if passage is None:
-                    st.markdown(f"**{presentation.escape_markdown(citation.quote)}**")
+                    for c in group:
+                        st.markdown(f"**{presentation.escape_markdown(c.quote)}**")
                 else:
-                    st.markdown(presentation.highlighted_passage(passage, citation))
+                    st.markdown(presentation.highlighted_passage(passage, group))
     st.caption(presentation.escape_markdown(answer.disclaimer))

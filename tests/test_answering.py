@@ -34,7 +34,10 @@ def bot(tmp_path: Path) -> Chatbot:
 
 def assert_verbatim(answer) -> None:  # type: ignore[no-untyped-def]
     """Every sentence is a quoted article sentence followed by its marker, and nothing else."""
-    rebuilt = " ".join(f"{c.quote} [{c.n}]" for c in answer.citations)
+    rebuilt = " ".join(
+        f"{c.label}: {c.quote} [{c.n}]" if c.label else f"{c.quote} [{c.n}]"
+        for c in answer.citations
+    )
     assert answer.answer.endswith(rebuilt)
     for c in answer.citations:
         assert TEXTS[c.article_id][c.start : c.end] == c.quote
@@ -47,7 +50,17 @@ def test_an_answer_quotes_and_cites_its_sources(bot: Chatbot) -> None:
     assert answer.status == "answered"
     assert answer.citations[0].article_id == "ivig-for-neuropathy"
     assert "pooled plasma" in answer.citations[0].quote
-    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    # One number per passage, in order of first use; its sentences share it (and one card).
+    numbers = [c.n for c in answer.citations]
+    assert sorted(set(numbers)) == list(range(1, max(numbers) + 1))
+    assert numbers == sorted(numbers, key=numbers.index)
+    passages = {}
+    for c in answer.citations:
+        passage = bot.retriever.index.chunks
+        chunk = next(
+            k for k in passage if k.article_id == c.article_id and k.start <= c.start < k.end
+        )
+        assert passages.setdefault(c.n, chunk.id) == chunk.id
     assert_verbatim(answer)
     assert len(answer.answer.split()) <= 160
     assert answer.disclaimer == safety.DISCLAIMER
@@ -63,6 +76,7 @@ def test_an_answer_quotes_and_cites_its_sources(bot: Chatbot) -> None:
         "tier",
         "alert",
         "categories",
+        "uncovered",
     }
     assert (answer.tier, answer.alert, answer.categories) == ("none", "", ())
 
@@ -152,7 +166,7 @@ def test_personal_dosing_gets_no_dose(bot: Chatbot) -> None:
 )
 def test_hostile_input_gets_a_clear_result(bot: Chatbot, question: str) -> None:
     answer = bot.ask(question)
-    assert answer.status in {"answered", "no_answer", "emergency"}
+    assert answer.status in {"answered", "no_answer", "emergency", "conversation"}
     assert answer.disclaimer == safety.DISCLAIMER
     for c in answer.citations:
         assert TEXTS[c.article_id][c.start : c.end] == c.quote

@@ -170,6 +170,7 @@ def test_openapi_describes_every_endpoint_and_the_write_ones_need_the_token(
         "answered",
         "no_answer",
         "emergency",
+        "conversation",
     ]
     ok = operations[("POST", "/ask")]["responses"]["200"]["content"]["application/json"]
     assert ok["schema"] == {"$ref": "#/components/schemas/Answer"}

@@ -111,7 +111,9 @@ def test_questions_are_unique() -> None:
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
 def test_keys_and_types(entry: dict[str, Any]) -> None:
-    assert set(entry) == set(REQUIRED)
+    # In-scope questions also name the phrases an answer's first sentence should hold.
+    expected = set(REQUIRED) | ({"lead_phrases"} if entry["in_scope"] else set())
+    assert set(entry) == expected
     for key, kind in REQUIRED.items():
         assert isinstance(entry[key], kind), f"{key} should be {kind.__name__}"
     assert entry["question"].strip() == entry["question"] and entry["question"]
@@ -150,6 +152,17 @@ def test_key_phrases_are_verbatim_article_text(entry: dict[str, Any]) -> None:
         assert any(
             phrase in line for phrase in entry["key_phrases"] for line in body_lines(gold)
         ), f"no key phrase comes from {gold}"
+
+
+@pytest.mark.parametrize("entry", IN_SCOPE, ids=entry_id)
+def test_lead_phrases_are_verbatim_article_text(entry: dict[str, Any]) -> None:
+    assert 1 <= len(entry["lead_phrases"]) <= 3
+    for phrase in entry["lead_phrases"]:
+        assert phrase == phrase.strip() and "\n" not in phrase, repr(phrase)
+        assert 3 <= len(phrase.split()) <= 12, f"{phrase!r} is not 3-12 words"
+        assert not re.search(r"\[(?:PM)?\d+\]", phrase), f"{phrase!r} holds a reference marker"
+        found_in = [g for g in entry["gold"] if any(phrase in line for line in body_lines(g))]
+        assert found_in, f"{phrase!r} is not in the body text of {entry['gold']}"
 
 
 @pytest.mark.parametrize("entry", IN_SCOPE, ids=entry_id)

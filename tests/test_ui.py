@@ -85,9 +85,12 @@ def test_chat_answers_with_cited_sources_and_disclaimer(env: Settings, reference
     texts = [m.value for m in at.markdown]
     assert presentation.answer_markdown(expected) in texts
     labels = [e.label for e in at.expander]
+    # One card per passage: sentences that share a number share the card.
     assert labels == [
-        presentation.escape_markdown(presentation.source_label(c)) for c in expected.citations
+        presentation.escape_markdown(presentation.source_label(group[0]))
+        for group in presentation.source_groups(expected.citations)
     ]
+    assert len(labels) == len({c.n for c in expected.citations})
     assert labels[0].startswith(r"\[1\] Is Dupixent Linked to Nerve Pain\?")
     # The cited sentence is highlighted inside its passage.
     first = expected.citations[0]
@@ -132,7 +135,7 @@ def test_chat_urgent_report_gets_the_note_above_the_answer(env: Settings) -> Non
     assert at.warning[0].value.startswith(
         f"**{presentation.escape_markdown('Contact your doctor today')}**"
     )
-    assert len(at.expander) == len(answer.citations) > 0
+    assert len(at.expander) == len({c.n for c in answer.citations}) > 0
 
 
 def test_chat_refuses_kindly_and_lists_the_topics(env: Settings, reference: Service) -> None:
