@@ -519,7 +519,7 @@ class Chatbot:
             return done("emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1])
         turns = _turns(history)
         intent = None
-        if not triage.is_urgent and not dosing:
+        if not triage.is_urgent:
             intent = self.understanding.reader.intent(triage.question, known=self._known)
         shown_before = ""
         if intent == "more":
@@ -545,13 +545,16 @@ class Chatbot:
             names = tuple(c.name for c in concepts)
             return done("no_answer", query, self._no_answer(query, concepts), (), names)
         coverage = reading.coverage
-        partial = coverage.rest_answerable and _PARTS.search(triage.question) is not None
-        if not coverage.answerable and not partial:
-            flags.append("not_covered")
-            text, citations = self._refusal(reading)
-            return done("no_answer", query, text, citations, coverage.names)
+        missing = coverage.uncovered
+        if not coverage.answerable:
+            part = self._answerable_part(triage.question, missing, articles, dosing)
+            if part is None:
+                flags.append("not_covered")
+                text, citations = self._refusal(reading)
+                return done("no_answer", query, text, citations, coverage.names)
+            reading = part
         text, citations = self.answerer.compose(
-            reading.draft, self.retriever.index.articles, coverage.concepts
+            reading.draft, self.retriever.index.articles, reading.coverage.concepts
         )
         if not citations:
             if intent == "more":
@@ -561,10 +564,10 @@ class Chatbot:
             return done("no_answer", query, self._no_answer(query, ()))
         if dosing:
             text = f"{safety.DOSING_MESSAGE}\n\nWhat the articles say in general: {text}"
-        if coverage.uncovered:
+        if missing:
             flags.append("partly_covered")
-            text += "\n\n" + _not_mentioned(coverage.uncovered, None)
-        return done("answered", query, text, citations, coverage.names)
+            text += "\n\n" + _not_mentioned(missing, None)
+        return done("answered", query, text, citations, tuple(c.name for c in missing))
 
     def read(
         self,
@@ -584,6 +587,35 @@ class Chatbot:
             concepts, [s.text for s in draft.sentences], hits[0].rerank_score, hits[0].evidence
         )
         return Reading(query, hits, draft, concepts, coverage)
+
+    def _answerable_part(
+        self,
+        question: str,
+        missing: Sequence[understanding.Concept],
+        articles: Collection[str] | None,
+        dosing: bool,
+    ) -> Reading | None:
+        """For a question of several parts ("Can Dupixent cause nerve pain and hair
+        loss?"), the reading of the first part that stands on its own, does not ask about
+        the ``missing`` concepts and that the passages answer fully, or ``None``."""
+        parts = question_parts(question)
+        if len(parts) < 2 or not missing:
+            return None
+        for part in parts:
+            # A part of its own: asked as a question, naming the articles' topic, not
+            # pointing back ("does it work?") and not about what is missing.
+            if (
+                any(c.covered_by(part) for c in missing)
+                or not _QUESTION_START.match(part)
+                or understanding.topic_of(part) is None
+                or _PRONOUN.search(part)
+            ):
+                continue
+            reading = self.read(part, articles, dosing)
+            coverage = reading.coverage if reading is not None else None
+            if coverage is not None and coverage.answerable and not coverage.uncovered:
+                return reading
+        return None
 
     def _cited(
         self, query: str, articles: Collection[str] | None, dosing: bool
@@ -643,8 +675,28 @@ class Chatbot:
         )
 
 
-# A question of several parts: "nerve pain and hair loss", "..., also ...".
-_PARTS = re.compile(r"\b(?:and|or|also|plus|as well as)\b|[,;]\s*\w+\s|\?.+\?", re.IGNORECASE)
+_CLAUSES = re.compile(
+    r",?\s+(?:and|also|plus|as well as)\s+|;\s*"
+    r"|,\s+(?=(?:can|does|do|is|are|what|how|will|should)\b)",
+    re.IGNORECASE,
+)
+
+
+def question_parts(question: str) -> list[str]:
+    """The clauses of a question, cut at "and", "also", "plus", ";" and sentence ends.
+
+    Example:
+        >>> question_parts("Can Dupixent cause nerve pain and hair loss?")
+        ['Can Dupixent cause nerve pain', 'hair loss?']
+    """
+    parts = []
+    for sentence in safety.sentences(question):
+        for clause in _CLAUSES.split(sentence):
+            clause = clause.strip(" ,")
+            if len(clause.split()) >= 2:
+                parts.append(clause)
+    return parts
+
 
 _NOTHING_MORE = (
     "That is all the articles say on this. You could ask about another side of it, or ask "

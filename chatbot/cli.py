@@ -239,8 +239,17 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         modes = [m for m in modes if m != "rerank"]
     total_relevant = ev.pipeline_relevant_total(retriever)
     reports = []
+    extra = 0
+    if not args.no_answers:
+        for path in (
+            settings.unanswerable_path,
+            settings.conversation_path,
+            settings.coverage_holdout_path,
+        ):
+            extra += len(path.read_text("utf-8").splitlines()) if path.exists() else 0
     bar = tqdm(
-        total=len(questions) * (len(modes) + (not args.no_baseline) + (not args.no_answers)),
+        total=len(questions) * (len(modes) + (not args.no_baseline) + (not args.no_answers))
+        + extra,
         unit="q",
         disable=args.json and not sys.stderr.isatty(),
         file=sys.stderr,
@@ -282,6 +291,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     answers = None
+    understanding = None
     if not args.no_answers:
         from chatbot.answering import Chatbot
 
@@ -290,7 +300,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             a.id: a.text
             for a in load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes).articles
         }
-        answers = ev.evaluate_answers(Chatbot(retriever).ask, questions, texts, bar.update)
+        bot = Chatbot(retriever, settings=settings)
+        answers = ev.evaluate_answers(bot.ask, questions, texts, bar.update)
+        bar.set_description("understanding")
+        understanding = ev.evaluate_understanding(
+            bot.ask,
+            settings.unanswerable_path,
+            settings.conversation_path,
+            settings.coverage_holdout_path,
+            bar.update,
+        )
     bar.close()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     meta = {
@@ -309,6 +328,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     markdown = ev.report_markdown(reports, meta)
     if answers is not None:
         markdown += "\n" + ev.answer_markdown(answers)
+    if understanding is not None:
+        markdown += "\n" + ev.understanding_markdown(understanding)
     triage = ev.evaluate_triage(settings.triage_path) if settings.triage_path.exists() else None
     if triage is not None:
         markdown += "\n" + ev.triage_markdown(triage)
@@ -321,6 +342,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         "meta": meta,
         "variants": [r.as_json() for r in reports],
         "answers": answers.as_json() if answers else None,
+        "understanding": understanding.as_json() if understanding else None,
         "triage": triage,
         "triage_bank": bank,
         "report": str(out),

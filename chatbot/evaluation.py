@@ -32,6 +32,8 @@ class GoldQuestion:
     key_phrases: tuple[str, ...]
     kind: str
     in_scope: bool
+    # Phrases from the sentences that would be an acceptable first sentence of the answer.
+    lead_phrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def load_gold(path: Path) -> list[GoldQuestion]:
                     key_phrases=tuple(raw["key_phrases"]),
                     kind=raw["kind"],
                     in_scope=bool(raw["in_scope"]),
+                    lead_phrases=tuple(raw.get("lead_phrases", ())),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -519,8 +522,8 @@ class AnswerReport:
 
     gold_cited: float = 0.0
     key_fact_in_answer: float = 0.0
-    # The first sentence alone (a gold article's, holding a key phrase): does the answer
-    # open with what was asked?
+    # The first sentence alone (holding a lead phrase, or for a question without lead
+    # phrases a gold article's key phrase): does the answer open with what was asked?
     key_fact_in_lead: float = 0.0
     refusal_precision: float = 0.0
     refusal_recall: float = 0.0
@@ -573,7 +576,10 @@ def evaluate_answers(
         cited += ok_gold
         fact += ok_fact
         first = answer.citations[0] if answer.citations else None
-        lead += first is not None and is_relevant(q, first.article_id, first.quote)
+        if first is not None and q.lead_phrases:
+            lead += any(p in first.quote for p in q.lead_phrases)
+        else:
+            lead += first is not None and is_relevant(q, first.article_id, first.quote)
         verbatim += all(
             article_texts[c.article_id][c.start : c.end] == c.quote for c in answer.citations
         )
@@ -614,6 +620,139 @@ def answer_markdown(report: AnswerReport) -> str:
             "",
         ]
     )
+
+
+# ------------------------------------------------------------------------ understanding
+
+
+@dataclass
+class UnderstandingReport:
+    """Refusals of near-topic unanswerable questions, wrong refusals of answerable ones, and
+    conversational messages, per category (``eval/unanswerable.jsonl``,
+    ``eval/conversation.jsonl``, and the hold-out ``eval/coverage_holdout.jsonl``)."""
+
+    unanswerable_refused: float = 0.0
+    refused_by_category: dict[str, float] = field(default_factory=dict)
+    refusals_naming_what_is_missing: float = 0.0
+    conversation_handled: float = 0.0
+    conversation_by_kind: dict[str, float] = field(default_factory=dict)
+    holdout_unanswerable_refused: float = 0.0
+    holdout_refused_by_category: dict[str, float] = field(default_factory=dict)
+    holdout_wrongly_refused: float = 0.0
+    holdout_conversation_handled: float = 0.0
+    misses: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not Path(path).exists():
+        return []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def conversation_handled(answer: Any, kind: str) -> bool:
+    """A conversational message is handled by a reply without citations; "tell me more"
+    after an answer by an answer that continues its topic (flag ``more``, cited)."""
+    if kind == "more_with_history":
+        return answer.status == "answered" and "more" in answer.flags and bool(answer.citations)
+    return answer.status == "conversation" and not answer.citations
+
+
+def _share(values: Sequence[bool]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def _by(pairs: Sequence[tuple[str, bool]]) -> dict[str, float]:
+    groups: dict[str, list[bool]] = {}
+    for key, ok in pairs:
+        groups.setdefault(key, []).append(ok)
+    return {k: _share(v) for k, v in sorted(groups.items())}
+
+
+def evaluate_understanding(
+    ask: Callable[..., Any],
+    unanswerable: Path,
+    conversation: Path,
+    holdout: Path,
+    progress: Callable[[], None] | None = None,
+) -> UnderstandingReport:
+    """Ask every row of the three sets (``ask(text, history=...)``) and score the replies."""
+    report = UnderstandingReport()
+    refused: list[tuple[str, bool]] = []
+    named: list[bool] = []
+    for row in _rows(unanswerable):
+        answer = ask(row["question"])
+        ok = answer.status == "no_answer"
+        refused.append((row["category"], ok))
+        if ok:
+            named.append(bool(answer.uncovered))
+        else:
+            report.misses.append(f"{row['id']} answered")
+        if progress:
+            progress()
+    handled: list[tuple[str, bool]] = []
+    for row in _rows(conversation):
+        answer = ask(row["text"], history=row.get("history", []))
+        ok = conversation_handled(answer, row["kind"])
+        handled.append((row["kind"], ok))
+        if not ok:
+            report.misses.append(f"{row['id']} {answer.status}")
+        if progress:
+            progress()
+    hold_refused: list[tuple[str, bool]] = []
+    hold_wrong: list[bool] = []
+    hold_talk: list[bool] = []
+    for row in _rows(holdout):
+        answer = ask(row["question"])
+        if row["expect"] == "refuse":
+            hold_refused.append((row["category"], answer.status == "no_answer"))
+        elif row["expect"] == "answer":
+            hold_wrong.append(answer.status == "no_answer")
+        else:
+            hold_talk.append(conversation_handled(answer, row["category"]))
+        if progress:
+            progress()
+    report.unanswerable_refused = _share([ok for _, ok in refused])
+    report.refused_by_category = _by(refused)
+    report.refusals_naming_what_is_missing = _share(named)
+    report.conversation_handled = _share([ok for _, ok in handled])
+    report.conversation_by_kind = _by(handled)
+    report.holdout_unanswerable_refused = _share([ok for _, ok in hold_refused])
+    report.holdout_refused_by_category = _by(hold_refused)
+    report.holdout_wrongly_refused = _share(hold_wrong)
+    report.holdout_conversation_handled = _share(hold_talk)
+    return report
+
+
+def understanding_markdown(report: UnderstandingReport) -> str:
+    lines = [
+        "## Knowing what the articles do not answer, and conversation",
+        "",
+        "| measure | fitted sets | hold-out (never fit) |",
+        "|---|---|---|",
+        f"| near-topic unanswerable refused | {report.unanswerable_refused:.3f} "
+        f"| {report.holdout_unanswerable_refused:.3f} |",
+        f"| refusals naming what is missing | {report.refusals_naming_what_is_missing:.3f} | |",
+        f"| answerable wrongly refused | (see Answers) | {report.holdout_wrongly_refused:.3f} |",
+        f"| conversational messages handled | {report.conversation_handled:.3f} "
+        f"| {report.holdout_conversation_handled:.3f} |",
+        "",
+        "| unanswerable category | refused |",
+        "|---|---|",
+        *(f"| {k} | {v:.3f} |" for k, v in report.refused_by_category.items()),
+        *(f"| hold-out: {k} | {v:.3f} |" for k, v in report.holdout_refused_by_category.items()),
+        "",
+        "| conversational kind | handled |",
+        "|---|---|",
+        *(f"| {k} | {v:.3f} |" for k, v in report.conversation_by_kind.items()),
+        "",
+        "Misses: " + (", ".join(report.misses) or "none"),
+        "",
+    ]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ triage

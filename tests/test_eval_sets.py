@@ -65,3 +65,20 @@ def test_patient_questions_quote_their_articles() -> None:
             assert r["history"], r["id"]
         if r["kind"] == "non_english":
             assert r["lang"] in {"es", "fr", "de", "pt"} and r["english"], r["id"]
+
+
+def test_coverage_holdout_has_three_kinds_and_quotes_its_articles() -> None:
+    items = rows("coverage_holdout.jsonl")
+    assert len({r["id"] for r in items}) == len(items)
+    kinds = Counter(r["expect"] for r in items)
+    assert kinds["refuse"] >= 80 and kinds["answer"] >= 40 and kinds["conversation"] >= 30
+    for r in items:
+        if r["expect"] == "refuse":
+            assert r["category"] and r["concepts"]
+        elif r["expect"] == "answer":
+            assert r["gold"] and r["key_phrases"]
+            body = article_body(r["gold"][0])
+            assert all(p in body for p in r["key_phrases"]), r["id"]
+        else:
+            assert r["expect"] == "conversation" and r["category"]
+    assert len({r["category"] for r in items if r["expect"] == "refuse"}) >= 10

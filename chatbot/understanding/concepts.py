@@ -228,7 +228,7 @@ def unknown_terms(
     lay = lexicon.lay_words(question)
     out: list[str] = []
     for word in words(question):
-        word = re.sub(r"'(?:s|t|re|ve|ll|d|m)$", "", word).strip("'-")
+        word = re.sub(r"n't$|'(?:s|re|ve|ll|d|m)$", "", word).strip("'-")
         if len(word) < 3 or word in _ASKING or word in out or word in lay:
             continue
         if not tokenize(word) or vocabulary.in_corpus(word) or vocabulary.near_corpus(word):

@@ -3,6 +3,8 @@
 A message of up to :data:`MAX_WORDS` words is embedded (the retriever's model) and read by a
 logistic regression over the intents of ``data/conversation.yaml`` and a "question" class,
 its weights in ``data/understanding.json`` (written by :mod:`chatbot.understanding.training`).
+It is conversation when the intents together outweigh the question class by the fitted
+floor, and then the likeliest intent.
 Two rules come first: a message without letters or digits ("???") and one whose words are all
 unknown to English and to the articles ("asdfgh") are ``unclear``. Replies carry no
 citations; ``more`` after an answer continues its topic (the chatbot's job, not this one's).
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from chatbot.understanding.vocabulary import english_counts, words
+from chatbot.understanding.vocabulary import english_counts, english_match, words
 
 MAX_WORDS = 12
 UNCLEAR = "unclear"
@@ -56,8 +58,24 @@ def is_unclear(text: str, known: Any = None) -> bool:
         return not re.search(r"[^\W_]", text)  # symbols only; another script has letters
     if len(found) > 4:
         return False
-    english = english_counts()
-    return not any(w in english or (known is not None and known(w)) or w.isdigit() for w in found)
+    english, chat = english_counts(), chat_words()
+    return not any(
+        w in english
+        or w in chat
+        or w.isdigit()
+        or (known is not None and known(w))
+        or english_match(w) is not None
+        for w in found
+    )
+
+
+@functools.cache
+def chat_words() -> frozenset[str]:
+    """The words of the conversation examples ("ok", "lol", "thx"), which English
+    dictionaries may lack."""
+    data = conversation_data()
+    texts = [str(e) for spec in data["intents"].values() for e in spec["examples"]]
+    return frozenset(w for t in texts for w in words(t))
 
 
 class IntentReader:
@@ -103,10 +121,9 @@ class IntentReader:
         if len(words(text)) > MAX_WORDS:
             return None
         p = self.probabilities(text)
-        best = max(p, key=lambda c: p[c])
-        if best == "question" or p[best] < self.min_probability:
+        if 1.0 - p.get("question", 0.0) < self.min_probability:
             return None
-        return best
+        return max((c for c in p if c != "question"), key=lambda c: p[c])
 
 
 class NullReader:

@@ -35,9 +35,6 @@ class Coverage:
     uncovered: tuple[Concept, ...]
     probability: float
     answerable: bool
-    # The rest answerable: the verdict were the uncovered concepts not asked about. A question
-    # of several parts ("nerve pain and hair loss") is then answered in part.
-    rest_answerable: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,10 +83,7 @@ class CoverageJudge:
     ) -> Coverage:
         figures, uncovered = features(concepts, sentences, rerank, evidence)
         p = self.probability(figures)
-        rest = self.probability([*figures[:2], 0.0, 0.0])
-        return Coverage(
-            tuple(concepts), uncovered, round(p, 4), p >= self.threshold, rest >= self.threshold
-        )
+        return Coverage(tuple(concepts), uncovered, round(p, 4), p >= self.threshold)
 
 
 class NullJudge:
@@ -104,4 +98,4 @@ class NullJudge:
         evidence: float,
     ) -> Coverage:
         _, uncovered = features(concepts, sentences, rerank, evidence)
-        return Coverage(tuple(concepts), uncovered, 1.0, True, True)
+        return Coverage(tuple(concepts), uncovered, 1.0, True)
