@@ -159,11 +159,6 @@ class Draft:
     def scored(self) -> list[_Sentence]:
         return [s for s in self.sentences if s.ce is not None]
 
-    @property
-    def best_ce(self) -> float:
-        """The highest sentence logit (``-inf`` without a reranker)."""
-        return max((s.ce for s in self.scored if s.ce is not None), default=float("-inf"))
-
 
 class ExtractiveAnswerer:
     """Picks the sentences of the best passages that match the question best.
