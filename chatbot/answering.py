@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from itertools import zip_longest
 from typing import Any, Literal, Protocol
 
 from chatbot import safety, understanding
@@ -76,6 +77,14 @@ class Answer:
     ``intent:<name>`` names the intent). ``uncovered`` names what the question asks about
     that no cited sentence speaks to (``["pregnancy"]``): with ``no_answer`` the reason for
     the refusal, with ``answered`` the part of the question left unanswered.
+
+    ``corrected_query`` is the question with its misspelt words corrected, when any were
+    ("dupixent numbness" for "dupixsent numbess"; empty otherwise): the ways in show
+    "Showing results for: ...". ``language`` is the question's ISO 639-1 code; a question in
+    another language than English gets, in its language, the English question to ask
+    (flag ``language:<code>``), then the answer to that question. A message that asks
+    several self-standing questions gets one :class:`Section` each in ``sections``; its
+    ``answer`` and ``citations`` then hold them all, numbered through.
     """
 
     status: Status
@@ -89,6 +98,9 @@ class Answer:
     alert: str = ""
     categories: tuple[str, ...] = ()
     uncovered: tuple[str, ...] = ()
+    corrected_query: str = ""
+    language: str = "en"
+    sections: tuple[Section, ...] = ()
 
     @property
     def body(self) -> str:
@@ -101,15 +113,49 @@ class Answer:
         data["flags"] = list(self.flags)
         data["categories"] = list(self.categories)
         data["uncovered"] = list(self.uncovered)
+        data["sections"] = [s.as_json() for s in self.sections]
         return data
 
 
 @dataclass(frozen=True)
+class Section:
+    """The reply to one of several questions asked in one message."""
+
+    question: str
+    status: Status
+    query: str
+    answer: str
+    citations: tuple[Citation, ...] = ()
+    uncovered: tuple[str, ...] = ()
+    corrected_query: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["citations"] = [asdict(c) for c in self.citations]
+        data["uncovered"] = list(self.uncovered)
+        return data
+
+
+@dataclass(frozen=True)
+class Standalone:
+    """The query searched for one question: ``corrected`` is the question with its spelling
+    corrected ("" when nothing was), ``previous`` the articles of the answer a follow-up
+    leans on (searched first)."""
+
+    query: str
+    corrected: str = ""
+    previous: tuple[str, ...] = ()
+    rewritten: bool = False
+
+
+@dataclass(frozen=True)
 class Turn:
-    """One earlier message of the conversation."""
+    """One earlier message of the conversation; for an answer, ``articles`` names the
+    article ids it cited (a follow-up searches them first)."""
 
     role: Literal["user", "assistant"]
     content: str
+    articles: tuple[str, ...] = ()
 
 
 class Answerer(Protocol):
@@ -486,6 +532,10 @@ class Chatbot:
             text: str,
             cites: tuple[Citation, ...] = (),
             uncovered: tuple[str, ...] = (),
+            *,
+            corrected: str = "",
+            language: str = understanding.ENGLISH,
+            sections: tuple[Section, ...] = (),
         ) -> Answer:
             return Answer(
                 status=status,
@@ -498,6 +548,9 @@ class Chatbot:
                 alert=alert,
                 categories=triage.categories,
                 uncovered=uncovered,
+                corrected_query=corrected,
+                language=language,
+                sections=sections,
             )
 
         if triage.status == "empty":
@@ -513,56 +566,196 @@ class Chatbot:
                 return done("emergency", asked, "")
             return done("emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1])
         turns = _turns(history)
+        wanted = understanding.questions(triage.question, self._relevance) or [triage.question]
+        language = self._language(triage.question)
+        if language != understanding.ENGLISH:
+            flags.append(f"language:{language}")
+            english = understanding.english_question(" ".join(wanted), language)
+            note = understanding.language_reply(language, english)
+            part = self._respond(english, turns, articles, dosing, triage.is_urgent, flags)
+            if part.status != "answered":
+                return done("no_answer", part.query, note, language=language)
+            return done(
+                "answered", part.query, f"{note}\n\n{part.answer}", part.citations,
+                part.uncovered, language=language,
+            )  # fmt: skip
+        if len(wanted) >= 2:
+            flags.append("several_questions")
+            sections = _numbered(
+                [self._respond(q, turns, articles, dosing, True, flags) for q in wanted]
+            )
+            answered = [s for s in sections if s.status == "answered"]
+            return done(
+                "answered" if answered else "no_answer",
+                "\n".join(s.query for s in sections),
+                "\n\n".join(f"“{s.question}”\n\n{s.answer}" for s in sections),
+                tuple(c for s in sections for c in s.citations),
+                tuple(dict.fromkeys(u for s in sections for u in s.uncovered)),
+                sections=tuple(sections),
+            )
+        part = self._respond(wanted[0], turns, articles, dosing, triage.is_urgent, flags)
+        return done(
+            part.status, part.query, part.answer, part.citations, part.uncovered,
+            corrected=part.corrected_query,
+        )  # fmt: skip
+
+    def _respond(
+        self,
+        question: str,
+        turns: Sequence[tuple[str, str, tuple[str, ...]]],
+        articles: Collection[str] | None,
+        dosing: bool,
+        urgent: bool,
+        flags: list[str],
+    ) -> Section:
+        """The reply to one question of a message: conversation, a cited answer or a
+        refusal. ``flags`` collects the flags."""
+
+        def part(
+            status: Status,
+            query: str,
+            text: str,
+            cites: tuple[Citation, ...] = (),
+            uncovered: tuple[str, ...] = (),
+        ) -> Section:
+            return Section(question, status, query, text, cites, uncovered, corrected)
+
+        corrected = ""
         intent = None
-        if not triage.is_urgent:
-            intent = self.understanding.reader.intent(triage.question, known=self._known)
+        if not urgent:
+            intent = self.understanding.reader.intent(question, known=self._known)
         shown_before = ""
+        previous: tuple[str, ...] = ()
         if intent == "more":
             earlier = _last_answered(turns)
             if earlier is None:
                 flags.append("intent:more")
-                return done("conversation", "", understanding.reply("more", self._topics()))
-            query, shown_before = earlier
+                return part("conversation", "", understanding.reply("more", self._topics()))
+            query, shown_before, previous = earlier
             flags.append("more")
         elif intent is not None:
             flags.append(f"intent:{intent}")
-            return done("conversation", "", understanding.reply(intent, self._topics()))
+            return part("conversation", "", understanding.reply(intent, self._topics()))
         else:
-            query = rewrite_followup(triage.question, [t for r, t in turns if r == "user"])
-            if query != triage.question:
+            standalone = self._standalone(question, turns)
+            query, corrected, previous = standalone.query, standalone.corrected, standalone.previous
+            if corrected:
+                flags.append("spelling_corrected")
+            if standalone.rewritten:
                 flags.append("rewritten")
-        reading = self.read(query, articles, dosing, exclude=shown_before)
+        if articles is not None:
+            previous = tuple(a for a in previous if a in articles)
+        reading = None
+        if previous:
+            # A follow-up reads the articles the last answer cited first.
+            reading = self.read(query, previous, dosing, exclude=shown_before)
+        if reading is None or not reading.coverage.answerable:
+            reading = self.read(query, articles, dosing, exclude=shown_before) or reading
         if reading is None:
             flags.append("low_evidence")
             concepts = self._concepts(query)
             if concepts:
                 flags.append("not_covered")
             names = tuple(c.name for c in concepts)
-            return done("no_answer", query, self._no_answer(query, concepts), (), names)
+            return part("no_answer", query, self._no_answer(query, concepts), (), names)
         coverage = reading.coverage
         missing = coverage.uncovered
         if not coverage.answerable:
-            part = self._answerable_part(triage.question, missing, articles, dosing)
-            if part is None:
+            answerable = self._answerable_part(question, missing, articles, dosing)
+            if answerable is None:
                 flags.append("not_covered")
                 text, citations = self._refusal(reading)
-                return done("no_answer", query, text, citations, coverage.names)
-            reading = part
+                return part("no_answer", query, text, citations, coverage.names)
+            reading = answerable
         text, citations = self.answerer.compose(
             reading.draft, self.retriever.index.articles, reading.coverage.concepts
         )
         if not citations:
             if intent == "more":
                 flags.append("intent:more")
-                return done("conversation", query, _NOTHING_MORE)
+                return part("conversation", query, _NOTHING_MORE)
             flags.append("low_evidence")
-            return done("no_answer", query, self._no_answer(query, ()))
+            return part("no_answer", query, self._no_answer(query, ()))
         if dosing:
             text = f"{safety.DOSING_MESSAGE}\n\nWhat the articles say in general: {text}"
         if missing:
             flags.append("partly_covered")
             text += "\n\n" + _not_mentioned(missing, None)
-        return done("answered", query, text, citations, tuple(c.name for c in missing))
+        return part("answered", query, text, citations, tuple(c.name for c in missing))
+
+    def _standalone(
+        self, question: str, turns: Sequence[tuple[str, str, tuple[str, ...]]]
+    ) -> Standalone:
+        """The query searched for ``question``: spelling corrected, then a follow-up
+        resolved from the conversation's last answered topic."""
+        query = question
+        corrected = ""
+        if self.settings.spelling == "on":
+            fixed = self._correct(question)
+            if fixed != question:
+                corrected = query = fixed
+        rewritten = rewrite_followup(query, [t for r, t, _ in turns if r == "user"])
+        previous: tuple[str, ...] = ()
+        leans = rewritten != query or _follows_up(query)
+        earlier = _last_answered(turns) if leans else None
+        if earlier is not None:
+            previous = earlier[2] or self._articles_of(f"{earlier[0]} {earlier[1][:300]}")
+        return Standalone(rewritten, corrected, previous, rewritten != query)
+
+    def _articles_of(self, turn: str) -> tuple[str, ...]:
+        """The article an earlier answer came from, when its turn does not say: the one
+        whose passage is nearest to its question and the start of its text."""
+        hits = self.retriever.search(turn, k=1, mode="dense")
+        return (hits[0].article_id,) if hits else ()
+
+    def rank(
+        self, question: str, history: Sequence[Turn | dict[str, Any]] = (), k: int = 10
+    ) -> list[Hit]:
+        """The passages the chatbot reads for a message, best first: for each question it
+        asks (in English), after spelling correction and follow-up resolution, interleaved.
+        What ``chatbot eval`` ranks for the patient questions."""
+        turns = _turns(history)
+        wanted = understanding.questions(question, self._relevance) or [question]
+        language = self._language(question)
+        if language != understanding.ENGLISH:
+            wanted = [understanding.english_question(" ".join(wanted), language)]
+        lists = []
+        for asked in wanted:
+            standalone = self._standalone(asked, turns)
+            hits: list[Hit] = []
+            if standalone.previous:
+                hits = self._search(standalone.query, k, standalone.previous)
+            if not hits or hits[0].evidence < self.settings.answer_min_evidence:
+                hits = self._search(standalone.query, k, None)
+            lists.append(hits)
+        ranked: dict[str, Hit] = {}
+        for row in zip_longest(*lists):
+            for hit in row:
+                if hit is not None:
+                    ranked.setdefault(hit.chunk_id, hit)
+        return list(ranked.values())[:k]
+
+    def _search(self, query: str, k: int, articles: Collection[str] | None) -> list[Hit]:
+        expansion = understanding.bundled_lexicon().expansion(query)
+        return self.retriever.search(query, k=k, articles=articles, expansion=expansion)
+
+    def _language(self, question: str) -> str:
+        if self.settings.language_detection != "on":
+            return understanding.ENGLISH
+        return understanding.detect(question)
+
+    def _correct(self, question: str) -> str:
+        """``question`` with misspelt words corrected (lay words are left as they are)."""
+        lexicon = understanding.bundled_lexicon()
+        return self.vocabulary.correct(question, frozenset(lexicon.lay_words(question)))
+
+    def _relevance(self, sentences: Sequence[str]) -> list[float]:
+        """How close each sentence comes to an indexed passage (the best cosine)."""
+        index = self.retriever.index
+        if not sentences or len(index) == 0:
+            return [0.0] * len(sentences)
+        vectors = self.retriever.embedder.embed_documents(list(sentences))
+        return [max((score for _, score in index.search_rows(v, 1)), default=0.0) for v in vectors]
 
     def read(
         self,
@@ -573,7 +766,7 @@ class Chatbot:
     ) -> Reading | None:
         """Retrieve for ``query`` and judge whether the passages answer it; ``None`` when no
         passage clears the evidence bar."""
-        hits = self.retriever.search(query, k=self.settings.answer_passages, articles=articles)
+        hits = self._search(query, self.settings.answer_passages, articles)
         if not hits or hits[0].evidence < self.settings.answer_min_evidence:
             return None
         draft = self.answerer.draft(query, hits, dosing=dosing, exclude=exclude)
@@ -716,26 +909,61 @@ def _not_mentioned(missing: Sequence[understanding.Concept], topic: str | None) 
     return f"The articles do not mention {_join(says)}."
 
 
-def _turns(history: Sequence[Turn | dict[str, str]]) -> list[tuple[str, str]]:
-    turns = []
+def _turns(
+    history: Sequence[Turn | dict[str, Any]],
+) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(role, content, cited article ids) of the turns that say something."""
+    turns: list[tuple[str, str, tuple[str, ...]]] = []
     for turn in history:
-        role = turn.role if isinstance(turn, Turn) else turn.get("role", "user")
-        content = turn.content if isinstance(turn, Turn) else turn.get("content", "")
+        if isinstance(turn, Turn):
+            role, content, cited = turn.role, turn.content, tuple(turn.articles)
+        else:
+            role, content = turn.get("role", "user"), turn.get("content", "")
+            cited = tuple(str(a) for a in turn.get("articles") or ())
         if content.strip():
-            turns.append((role, content.strip()))
+            turns.append((role, content.strip(), cited))
     return turns
 
 
-def _last_answered(turns: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
-    """The standalone query of the last user question that got an answer, with that answer's
-    text, or ``None``."""
+def _last_answered(
+    turns: Sequence[tuple[str, str, tuple[str, ...]]],
+) -> tuple[str, str, tuple[str, ...]] | None:
+    """The standalone query of the last user question that got an answer, that answer's
+    text and the article ids it cited, or ``None``."""
     for i in range(len(turns) - 1, 0, -1):
-        role, content = turns[i]
+        role, content, cited = turns[i]
         if role != "assistant" or turns[i - 1][0] != "user":
             continue
-        earlier = [t for r, t in turns[: i - 1] if r == "user"]
-        return rewrite_followup(turns[i - 1][1], earlier), content
+        earlier = [t for r, t, _ in turns[: i - 1] if r == "user"]
+        return rewrite_followup(turns[i - 1][1], earlier), content, cited
     return None
+
+
+def _follows_up(question: str) -> bool:
+    """Whether a question leans on the conversation: it names no subject of the articles
+    and points back ("is it common?") or is too short to stand alone ("any side effects?")."""
+    if understanding.topic_of(question) is not None:
+        return False
+    return bool(_PRONOUN.search(question)) or len(question.split()) <= 4
+
+
+def _numbered(sections: Sequence[Section]) -> list[Section]:
+    """The sections with their source numbers running on from one section to the next."""
+    out = []
+    offset = 0
+    for section in sections:
+        if offset:
+            shift = {c.n: c.n + offset for c in section.citations}
+
+            def renumber(m: re.Match[str], shift: dict[int, int] = shift) -> str:
+                return f" [{shift.get(int(m.group(1)), int(m.group(1)))}]"
+
+            text = re.sub(r" \[(\d+)\]", renumber, section.answer)
+            cites = tuple(replace(c, n=shift[c.n]) for c in section.citations)
+            section = replace(section, answer=text, citations=cites)
+        offset = max((c.n for c in section.citations), default=offset)
+        out.append(section)
+    return out
 
 
 # ---------------------------------------------------------------------- emergencies
@@ -780,6 +1008,7 @@ _TOPICS = {
 }
 _SUBJECTS = ("nerve pain", "neuropathy", "nerve damage", "numbness", "tingling")
 _PRONOUN = re.compile(r"\b(it|that|this|they|them|these|those)\b", re.IGNORECASE)
+_SINGULAR = re.compile(r"\b(it|that|this)\b", re.IGNORECASE)
 _WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.IGNORECASE)
 
 
@@ -827,6 +1056,9 @@ def rewrite_followup(question: str, previous_questions: Sequence[str]) -> str:
         topic = earlier_topic or ""
         phrase = f"{topic} {subject}".strip() if subject not in question.lower() else topic
         if _PRONOUN.search(question):
-            return _PRONOUN.sub(phrase, question, count=1)
+            # The subject the question points back to: "it" or "that" before "they".
+            pronoun = _SINGULAR.search(question) or _PRONOUN.search(question)
+            assert pronoun is not None
+            return question[: pronoun.start()] + phrase + question[pronoun.end() :]
         return f"{question.rstrip(' ?')} ({phrase})?"
     return question

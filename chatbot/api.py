@@ -90,6 +90,10 @@ class TurnIn(BaseModel):
 
     role: Literal["user", "assistant"]
     content: TurnText
+    # For an answer: the article ids it cited (a follow-up searches them first).
+    articles: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class AskRequest(BaseModel):
@@ -116,6 +120,18 @@ class Citation(BaseModel):
     label: str
 
 
+class Section(BaseModel):
+    """The reply to one of several questions in a message (:class:`chatbot.answering.Section`)."""
+
+    question: str
+    status: Literal["answered", "no_answer", "emergency", "conversation"]
+    query: str
+    answer: str
+    citations: list[Citation]
+    uncovered: list[str]
+    corrected_query: str
+
+
 class Answer(BaseModel):
     """A cited answer, as ``chatbot ask --json`` prints it (:class:`chatbot.answering.Answer`)."""
 
@@ -130,6 +146,9 @@ class Answer(BaseModel):
     alert: str
     categories: list[str]
     uncovered: list[str]
+    corrected_query: str
+    language: str
+    sections: list[Section]
 
 
 class Hit(BaseModel):
@@ -465,7 +484,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         **json_only,
     )
     def ask(request: AskRequest) -> dict[str, Any]:
-        history = [Turn(role=t.role, content=t.content) for t in request.history]
+        history = [
+            Turn(role=t.role, content=t.content, articles=tuple(t.articles))
+            for t in request.history
+        ]
         return service.ask(request.question, history).as_json()
 
     @app.get(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from chatbot.config import Settings, SettingsError
+from chatbot.config import LAY_EXPANSIONS, Settings, SettingsError
 from chatbot.corpus import load_corpus
 from chatbot.embedding import EmbeddingError, get_embedder
 from chatbot.index import IndexError, load_index
@@ -189,6 +189,7 @@ def _print_hits(hits: list[dict[str, Any]], out: TextIO) -> None:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from chatbot import presentation
     from chatbot.answering import Answer, Chatbot, Turn
     from chatbot.presentation import plain_text
 
@@ -216,7 +217,10 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         answer = bot.ask(line.rstrip("\n"), history=history if interactive else ())
         show(answer)
-        history += [Turn("user", line.strip()), Turn("assistant", answer.answer)]
+        history += [
+            Turn("user", line.strip()),
+            Turn("assistant", answer.answer, presentation.cited_articles(answer)),
+        ]
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -271,6 +275,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         key = "rerank" if report.name == "rerank" else "dense"
         scale, shift = ev.fit_logistic(scores[key], labels)
         report.calibration = {f"evidence_{key}_scale": scale, f"evidence_{key}_shift": shift}
+    baseline = None
     if not args.no_baseline:
         bar.set_description("langchain")
         corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
@@ -310,6 +315,28 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             settings.coverage_holdout_path,
             bar.update,
         )
+    patient = None
+    if settings.patient_questions_path.exists():
+        from chatbot.answering import Chatbot
+        from chatbot.understanding import detect
+
+        bar.set_description("patient language")
+        rows = ev.load_patient_questions(settings.patient_questions_path)
+        baseline_run = None if baseline is None else baseline.run
+        patient = ev.evaluate_patient(
+            _ranker(Chatbot(retriever, settings=settings)), rows, baseline_run, detect
+        )
+        for variant in LAY_EXPANSIONS:
+            bot_v = Chatbot(
+                Retriever(
+                    retriever.index,
+                    retriever.embedder,
+                    retriever.reranker,
+                    settings.with_overrides(lay_expansion=variant),
+                ),
+                settings=settings,
+            )
+            patient.expansion[variant] = ev.evaluate_patient(_ranker(bot_v), rows).overall
     bar.close()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     meta = {
@@ -330,6 +357,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         markdown += "\n" + ev.answer_markdown(answers)
     if understanding is not None:
         markdown += "\n" + ev.understanding_markdown(understanding)
+    if patient is not None:
+        markdown += "\n" + ev.patient_markdown(patient, settings.lay_expansion)
+        ev.save_patient_chart(patient, out / "patient_chart.png")
     triage = ev.evaluate_triage(settings.triage_path) if settings.triage_path.exists() else None
     if triage is not None:
         markdown += "\n" + ev.triage_markdown(triage)
@@ -343,6 +373,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         "variants": [r.as_json() for r in reports],
         "answers": answers.as_json() if answers else None,
         "understanding": understanding.as_json() if understanding else None,
+        "patient": patient.as_json() if patient else None,
         "triage": triage,
         "triage_bank": bank,
         "report": str(out),
@@ -354,6 +385,15 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(markdown)
         print(f"report: {out / 'report.md'}\nchart: {out / 'chart.png'}")
     return 0
+
+
+def _ranker(bot: Any) -> Any:
+    """``(message, history) -> [(article id, text)]``: what ``bot`` reads for a message."""
+
+    def rank(question: str, history: Sequence[dict[str, str]]) -> list[tuple[str, str]]:
+        return [(h.article_id, h.text) for h in bot.rank(question, history)]
+
+    return rank
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
 
 
 VECTOR_BACKENDS = ("faiss", "milvus")
+LAY_EXPANSIONS = ("none", "lexical", "all")
 
 
 class SettingsError(ValueError):
@@ -90,6 +91,15 @@ class Settings:
     unanswerable_path: Path = Path("eval/unanswerable.jsonl")
     conversation_path: Path = Path("eval/conversation.jsonl")
     coverage_holdout_path: Path = Path("eval/coverage_holdout.jsonl")
+    # Patients' language (docs/patient-language.md): "on" corrects a question's misspelt
+    # words before the search and detects a question in another language; lay phrases
+    # ("pins and needles") add the articles' terms to the queries named by `lay_expansion`:
+    # "none", "lexical" (BM25) or "all" (BM25, the embedder and the cross-encoder); chosen
+    # on the patient questions by `chatbot eval`. `patient_questions_path` is that set.
+    spelling: str = "on"
+    language_detection: str = "on"
+    lay_expansion: str = "all"
+    patient_questions_path: Path = Path("eval/patient_questions.jsonl")
     # Vector store: "faiss" (a file in each index version) or "milvus" at ``milvus_uri``
     # (a file path runs Milvus Lite in-process; http://host:19530 a Milvus server).
     vector_backend: str = "faiss"
@@ -148,6 +158,14 @@ class Settings:
             raise SettingsError("CHATBOT_RERANK_FUSION_WEIGHT must be a number >= 0")
         if not 0.0 < self.duplicate_threshold <= 1.0:
             raise SettingsError("CHATBOT_DUPLICATE_THRESHOLD must be in (0, 1]")
+        for name in ("spelling", "language_detection"):
+            if getattr(self, name) not in ("on", "off"):
+                raise SettingsError(f"CHATBOT_{name.upper()} must be 'on' or 'off'")
+        if self.lay_expansion not in LAY_EXPANSIONS:
+            raise SettingsError(
+                f"CHATBOT_LAY_EXPANSION={self.lay_expansion!r}: use one of "
+                + ", ".join(LAY_EXPANSIONS)
+            )
         if self.vector_backend not in VECTOR_BACKENDS:
             raise SettingsError(
                 f"CHATBOT_VECTOR_BACKEND={self.vector_backend!r}: use one of "

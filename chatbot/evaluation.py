@@ -894,3 +894,162 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------- patient language
+
+
+@dataclass
+class PatientReport:
+    """Retrieval on the patient questions (lay, misspelled, follow-up, other languages,
+    noisy), per kind, for the chatbot and the textbook baseline.
+
+    The chatbot ranks what it reads for the message (:meth:`Chatbot.rank`: noise removed,
+    spelling corrected, follow-ups resolved, other languages glossed); the baseline ranks
+    the raw message, with the previous user question before it for a follow-up (the
+    textbook's condensing step without an LLM). ``languages`` has the share of
+    other-language questions detected as such and of English ones taken for another
+    language.
+    """
+
+    by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline_by_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    overall: dict[str, float] = field(default_factory=dict)
+    baseline_overall: dict[str, float] = field(default_factory=dict)
+    languages: dict[str, float] = field(default_factory=dict)
+    misses: list[str] = field(default_factory=list)
+    # Overall figures with each `lay_expansion` setting, to choose it by.
+    expansion: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_patient_questions(path: Path) -> list[dict[str, Any]]:
+    """Read ``eval/patient_questions.jsonl`` (gold-set rows with ``history``)."""
+    return _rows(path)
+
+
+def _gold_of(row: dict[str, Any]) -> GoldQuestion:
+    return GoldQuestion(
+        id=row["id"],
+        question=row["question"],
+        gold=tuple(row["gold"]),
+        key_phrases=tuple(row["key_phrases"]),
+        kind=row["kind"],
+        in_scope=True,
+    )
+
+
+def evaluate_patient(
+    rank: Callable[[str, Sequence[dict[str, str]]], Sequence[tuple[str, str]]],
+    rows: Sequence[dict[str, Any]],
+    baseline: Callable[[str], Retrieved] | None = None,
+    detect: Callable[[str], str] | None = None,
+    progress: Callable[[], None] | None = None,
+) -> PatientReport:
+    """Rank every patient question with ``rank`` (and ``baseline``) and score it by kind."""
+    ours: dict[str, list[int | None]] = {}
+    theirs: dict[str, list[int | None]] = {}
+    report = PatientReport()
+    detected: list[bool] = []
+    flagged: list[bool] = []
+    for row in rows:
+        q = _gold_of(row)
+        history = list(row.get("history") or ())
+        first = first_relevant(q, rank(row["question"], history))
+        ours.setdefault(q.kind, []).append(first)
+        if first is None or first > 0:
+            report.misses.append(f"{q.id} {'-' if first is None else first + 1}")
+        if baseline is not None:
+            earlier = [t["content"] for t in history if t.get("role") == "user"]
+            text = " ".join([*earlier[-1:], row["question"]])
+            theirs.setdefault(q.kind, []).append(first_relevant(q, baseline(text).passages))
+        if detect is not None:
+            foreign = detect(row["question"]) != "en"
+            (detected if row.get("lang") else flagged).append(foreign)
+        if progress:
+            progress()
+
+    def figures(firsts: Sequence[int | None]) -> dict[str, float]:
+        return {**_ranking_figures(firsts), "n": float(len(firsts))}
+
+    report.by_kind = {k: figures(v) for k, v in sorted(ours.items())}
+    report.overall = figures([f for v in ours.values() for f in v])
+    if theirs:
+        report.baseline_by_kind = {k: figures(v) for k, v in sorted(theirs.items())}
+        report.baseline_overall = figures([f for v in theirs.values() for f in v])
+    if detect is not None:
+        report.languages = {
+            "other languages detected": _share(detected),
+            "English taken for another language": _share(flagged),
+        }
+    return report
+
+
+def patient_markdown(report: PatientReport, expansion: str = "") -> str:
+    """The per-kind table, ours beside the baseline, and the lay-expansion variants."""
+    lines = [
+        "## Patient language: retrieval per kind",
+        "",
+        "The chatbot ranks what it reads for the message (noise removed, spelling corrected, "
+        "follow-ups resolved, other languages glossed); the textbook baseline ranks the raw "
+        "message (with the previous question before a follow-up).",
+        "",
+        "| kind | questions | hit@1 | hit@5 | MRR@5 | baseline hit@1 | baseline hit@5 "
+        "| baseline MRR@5 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    kinds = [*report.by_kind.items(), ("all", report.overall)]
+    for kind, ours in kinds:
+        base = report.baseline_by_kind.get(kind, report.baseline_overall if kind == "all" else {})
+        n = ours.get("n", 0)
+        cells = [f"{ours[m]:.3f}" for m in ("hit@1", "hit@5", "mrr@5")]
+        cells += [f"{base[m]:.3f}" if m in base else "–" for m in ("hit@1", "hit@5", "mrr@5")]
+        lines.append(f"| {kind} | {n:.0f} | " + " | ".join(cells) + " |")
+    if report.languages:
+        lines += ["", *(f"- {k}: {v:.3f}" for k, v in report.languages.items())]
+    if report.expansion:
+        lines += [
+            "",
+            f"Lay terms added to the queries (`CHATBOT_LAY_EXPANSION`, now `{expansion}`):",
+            "",
+            "| lay_expansion | hit@1 | hit@5 | MRR@5 |",
+            "|---|---|---|---|",
+            *(
+                f"| {name} | {f['hit@1']:.3f} | {f['hit@5']:.3f} | {f['mrr@5']:.3f} |"
+                for name, f in report.expansion.items()
+            ),
+        ]
+    if report.misses:
+        lines += ["", "Not first (rank, or - when not in the top 10): " + ", ".join(report.misses)]
+    return "\n".join(lines) + "\n"
+
+
+def save_patient_chart(report: PatientReport, path: Path) -> None:
+    """Bars of hit@1, hit@5 and MRR@5 per kind, the chatbot beside the baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = [*report.by_kind, "all"]
+    metrics = ("hit@1", "hit@5", "mrr@5")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(14, 4.2), sharey=True)
+    for ax, metric in zip(axes, metrics, strict=True):
+        ours = [(report.by_kind.get(k) or report.overall)[metric] for k in kinds]
+        xs = range(len(kinds))
+        ax.bar([x - 0.2 for x in xs], ours, 0.4, label="chatbot")
+        if report.baseline_by_kind:
+            base = [(report.baseline_by_kind.get(k) or report.baseline_overall)[metric]
+                    for k in kinds]  # fmt: skip
+            ax.bar([x + 0.2 for x in xs], base, 0.4, label="textbook baseline")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(kinds, rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric)
+        ax.set_ylim(0, 1.05)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Patient questions: retrieval per kind")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -45,6 +45,17 @@ def markdown_lines(text: str) -> str:
     return "\n".join(lines)
 
 
+def showing_results_for(corrected: str) -> str:
+    """The line that tells the user which spelling was searched."""
+    return f"Showing results for: {corrected}"
+
+
+def cited_articles(answer: Answer) -> tuple[str, ...]:
+    """The article ids an answer cites, in order, once each (a follow-up searches them
+    first)."""
+    return tuple(dict.fromkeys(c.article_id for c in answer.citations))
+
+
 def source_label(citation: Citation) -> str:
     """``[n] Title › Section``: how a source is named in a list."""
     where = citation.title + (f" › {citation.section}" if citation.section else "")
@@ -62,6 +73,8 @@ def source_groups(citations: Sequence[Citation]) -> list[list[Citation]]:
 def plain_text(answer: Answer) -> str:
     """The answer, its sources and the disclaimer as plain text, ready to paste anywhere."""
     parts = [answer.answer.strip()]
+    if answer.corrected_query:
+        parts.insert(0, showing_results_for(answer.corrected_query))
     if answer.uncovered:
         parts.append("Not covered by the articles: " + ", ".join(answer.uncovered))
     if answer.citations:

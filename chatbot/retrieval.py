@@ -125,6 +125,7 @@ class Retriever:
         k: int = 5,
         mode: Mode | None = None,
         articles: Collection[str] | None = None,
+        expansion: Sequence[str] = (),
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``; an empty query finds nothing.
 
@@ -133,8 +134,13 @@ class Retriever:
             k: how many hits to return.
             mode: the last stage to run (default ``rerank``, or ``hybrid`` without a reranker).
             articles: search only the chunks of these article ids (``None``: all of them).
+            expansion: the articles' terms for the query's lay words ("tingling" for "pins
+                and needles"), added to the queries that ``settings.lay_expansion`` names.
         """
         query = " ".join(query.split())
+        expanded = " ".join([query, *expansion]) if expansion else query
+        lexical_query = query if self.settings.lay_expansion == "none" else expanded
+        semantic_query = expanded if self.settings.lay_expansion == "all" else query
         if mode is None:
             mode = "rerank" if self.reranker is not None else "hybrid"
         if mode not in MODES:
@@ -154,13 +160,13 @@ class Retriever:
         pool: dict[int, _Candidate] = {}
         query_vector = None
         if mode != "bm25":
-            query_vector = self.embedder.embed_query(query)
+            query_vector = self.embedder.embed_query(semantic_query)
             for rank, (row, score) in enumerate(self._dense(query_vector, n, allowed)):
                 pool.setdefault(row, _Candidate(row)).dense = score
                 if mode != "dense":
                     _add_rrf(pool[row], rank, s.rrf_k)
         if mode != "dense":
-            for rank, (row, score) in enumerate(self._lexical(query, n, allowed)):
+            for rank, (row, score) in enumerate(self._lexical(lexical_query, n, allowed)):
                 pool.setdefault(row, _Candidate(row)).bm25 = score
                 if mode != "bm25":
                     _add_rrf(pool[row], rank, s.rrf_k)
@@ -172,7 +178,7 @@ class Retriever:
                     cand.dense = float(vector @ query_vector)
         if mode == "rerank" and self.reranker is not None:
             top = ordered[: max(s.rerank_top, k)]
-            scores = self.reranker.score(query, [self._passage(c.row) for c in top])
+            scores = self.reranker.score(semantic_query, [self._passage(c.row) for c in top])
             for cand, score in zip(top, scores, strict=True):
                 cand.rerank = float(score)
             ordered = sorted(top, key=lambda c: -self._stage_score(c, mode)) + ordered[len(top) :]

@@ -58,6 +58,10 @@ def render_answer(answer: Answer, service: Service) -> None:
             f"**{URGENT_TITLE}**\n\n" + presentation.escape_markdown(answer.alert),
             icon=":material/priority_high:",
         )
+    if answer.corrected_query:
+        st.caption(
+            "Showing results for: *" + presentation.escape_markdown(answer.corrected_query) + "*"
+        )
     body = presentation.markdown_lines(answer.body)
     if body and answer.status == "no_answer":
         st.warning(body, icon=":material/search_off:")

@@ -77,6 +77,9 @@ def test_an_answer_quotes_and_cites_its_sources(bot: Chatbot) -> None:
         "alert",
         "categories",
         "uncovered",
+        "corrected_query",
+        "language",
+        "sections",
     }
     assert (answer.tier, answer.alert, answer.categories) == ("none", "", ())
 

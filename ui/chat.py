@@ -39,7 +39,12 @@ for question, answer in chat:
 question = st.chat_input("Ask a question about the articles", max_chars=2000)
 if question:
     history = [
-        Turn(role, text) for q, a in chat for role, text in (("user", q), ("assistant", a.answer))
+        turn
+        for q, a in chat
+        for turn in (
+            Turn("user", q),
+            Turn("assistant", a.answer, presentation.cited_articles(a)),
+        )
     ]
     with st.chat_message("user"):
         st.markdown(presentation.escape_markdown(question))

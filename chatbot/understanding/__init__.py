@@ -5,6 +5,9 @@
   with the lay terms of ``data/lay_terms.yaml``;
 - ``coverage``: whether the candidate sentences answer the question, and what they leave out;
 - ``conversation``: greetings, thanks, "who are you", "tell me more" and keyboard mashing;
+- ``message``: the question or questions inside a message wrapped in HTML, e-mail or
+  template junk, or buried in a long story;
+- ``language``: which language a message is in, and a glossed English question for it;
 - ``training``: fits the two classifiers and measures them by leave-one-group-out
   cross-validation (``python -m chatbot.understanding.training``).
 
@@ -20,15 +23,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from chatbot.understanding.concepts import Concept, find_concepts, topic_of
+from chatbot.understanding.concepts import Concept, bundled_lexicon, find_concepts, topic_of
 from chatbot.understanding.conversation import UNCLEAR, IntentReader, NullReader, reply
 from chatbot.understanding.coverage import Coverage, CoverageJudge, NullJudge
+from chatbot.understanding.language import ENGLISH, detect, english_question
+from chatbot.understanding.language import reply as language_reply
+from chatbot.understanding.message import questions
 from chatbot.understanding.vocabulary import Vocabulary
 
 BUNDLED = "bundled"
 
 __all__ = [
     "BUNDLED",
+    "ENGLISH",
     "UNCLEAR",
     "Concept",
     "Coverage",
@@ -39,8 +46,13 @@ __all__ = [
     "Understanding",
     "UnderstandingError",
     "Vocabulary",
+    "bundled_lexicon",
+    "detect",
+    "english_question",
     "find_concepts",
+    "language_reply",
     "load_understanding",
+    "questions",
     "reply",
     "topic_of",
 ]

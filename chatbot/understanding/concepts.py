@@ -145,6 +145,19 @@ class Lexicon:
                 found.update(phrase.split())
         return found
 
+    def expansion(self, question: str) -> list[str]:
+        """The articles' terms for the question's lay phrases ("pins and needles" →
+        tingling, paresthesia), those the question does not already hold, in order."""
+        text = " " + " ".join(re.sub(r"'s$", "", w) for w in words(question)) + " "
+        have = set(text.split())
+        out: dict[str, None] = {}
+        for phrase, terms in self.lay.items():
+            if f" {phrase} " in text:
+                for term in terms:
+                    if not set(words(term)) <= have:
+                        out.setdefault(term, None)
+        return list(out)
+
 
 @dataclass(frozen=True)
 class Concept:

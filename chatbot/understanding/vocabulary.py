@@ -17,8 +17,9 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -55,6 +56,47 @@ def zipf(word: str) -> float:
 
 
 @functools.cache
+def medical_words() -> frozenset[str]:
+    """Correct medical words that the English dictionary lacks ("gabapentin", "neuropathic",
+    "paresthesia"), from ``data/medical_words.txt``: never corrected, and targets for
+    corrections."""
+    text = resources.files("chatbot.understanding.data").joinpath("medical_words.txt")
+    return frozenset(
+        line.strip().lower()
+        for line in text.read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+# How much more a correction towards one of the articles' own subject words weighs than one
+# towards an everyday word of the articles (a tie at the same edit distance goes to it).
+_SUBJECT_WEIGHT = 100
+# Words rarer in English than this (zipf) are the articles' subject words: names of drugs,
+# conditions, tests ("dupixent", "neuropathy", "eosinophils").
+_SUBJECT_ZIPF = 6.0
+
+
+@functools.cache
+def medical_speller() -> Any:
+    """symspellpy over :func:`medical_words`."""
+    from symspellpy import SymSpell
+
+    speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+    for word in medical_words():
+        speller.create_dictionary_entry(word, 1)
+    return speller
+
+
+def _lookup(speller: Any, word: str) -> tuple[str, int] | None:
+    from symspellpy import Verbosity
+
+    if not max_edits(word):
+        return None
+    found = speller.lookup(word, Verbosity.TOP, max_edit_distance=max_edits(word))
+    return (found[0].term, found[0].distance) if found else None
+
+
+@functools.cache
 def english_speller() -> Any:
     """symspellpy over its bundled English dictionary (about 3 s and 150 MB, once)."""
     from symspellpy import SymSpell
@@ -74,13 +116,7 @@ def max_edits(word: str) -> int:
 
 def english_match(word: str) -> tuple[str, int] | None:
     """The commonest English word within :func:`max_edits` of ``word``, with the distance."""
-    from symspellpy import Verbosity
-
-    word = word.lower()
-    if not max_edits(word):
-        return None
-    found = english_speller().lookup(word, Verbosity.TOP, max_edit_distance=max_edits(word))
-    return (found[0].term, found[0].distance) if found else None
+    return _lookup(english_speller(), word.lower())
 
 
 @dataclass(frozen=True)
@@ -89,15 +125,17 @@ class Vocabulary:
 
     forms: frozenset[str]
     stems: frozenset[str]
+    counts: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> Vocabulary:
-        forms: set[str] = set()
+        counts: Counter[str] = Counter()
         for text in texts:
             for word in words(text):
-                forms.add(word)
-                forms.update(p for p in re.split(r"['-]", word) if p)
-        return cls(frozenset(forms), frozenset(tokenize(" ".join(sorted(forms)))))
+                counts[word] += 1
+                counts.update(p for p in re.split(r"['-]", word) if p and p != word)
+        forms = frozenset(counts)
+        return cls(forms, frozenset(tokenize(" ".join(sorted(forms)))), dict(counts))
 
     def in_corpus(self, word: str) -> bool:
         """Whether the articles use ``word`` or a word of the same stem."""
@@ -113,31 +151,33 @@ class Vocabulary:
         return found[0] if found else None
 
     def _corpus_match(self, word: str) -> tuple[str, int] | None:
-        from symspellpy import Verbosity
-
-        if not max_edits(word):
-            return None
-        found = self._speller.lookup(word, Verbosity.TOP, max_edit_distance=max_edits(word))
-        return (found[0].term, found[0].distance) if found else None
+        return _lookup(self._speller, word)
 
     def suggest(self, word: str) -> str | None:
-        """The word ``word`` misspells: the nearest of the articles' words and the English
-        dictionary's, the articles' on a tie; ``None`` when ``word`` is a word already (of
-        the articles or the dictionary) or nothing is near."""
+        """The word ``word`` misspells: the nearest of the articles' words, the medical words
+        and the English dictionary's, in that order on a tie; ``None`` when ``word`` is a
+        word already or nothing is near."""
         word = word.lower()
-        if self.in_corpus(word) or word in english_counts():
+        # The articles' exact forms only: a stem match would keep "controll" as "control".
+        if word in self.forms or word in english_counts() or word in medical_words():
             return None
-        ours = self._corpus_match(word)
-        english = english_match(word)
-        if ours and (english is None or ours[1] <= english[1]):
-            return ours[0]
-        return english[0] if english else None
+        found = [
+            m
+            for m in (
+                self._corpus_match(word),
+                _lookup(medical_speller(), word),
+                english_match(word),
+            )
+            if m is not None
+        ]
+        return min(found, key=lambda m: m[1])[0] if found else None
 
     def correct(self, text: str, known: frozenset[str] = frozenset()) -> str:
         """``text`` with its misspelt words corrected: to the articles' word where one is
-        near, else to the common English word it misspells. Words the articles use, words
-        of the English dictionary and ``known`` words (lay terms) are never changed, so a
-        correct medical term never turns into another one."""
+        near (their subject words first), else to a medical or common English word. Words
+        the articles use, words of the English dictionary, medical words and ``known``
+        words (lay terms) are never changed, so a correct medical term never turns into
+        another one; words under four letters (IgG, IgA) are never changed either."""
 
         def fix(match: re.Match[str]) -> str:
             word = match.group(0)
@@ -156,7 +196,9 @@ class Vocabulary:
         speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
         for form in self.forms:
             if len(form) >= 3 and form.isalpha():
-                speller.create_dictionary_entry(form, 1)
+                count = 1 + self.counts.get(form, 1)
+                weight = _SUBJECT_WEIGHT if zipf(form) < _SUBJECT_ZIPF else 1
+                speller.create_dictionary_entry(form, count * weight)
         return speller
 
 
