@@ -80,10 +80,18 @@ def without_latency(answer: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    """The embedder every ``get_embedder`` call gets (the library asks the module for it)."""
-    embedder = FakeEmbedder()
+    """The embedder every ``get_embedder`` call for the index gets (the library asks the
+    module for it). The triage detector's own model loads for real, whichever test asks
+    first, so that the file passes alone as in the whole suite."""
+    import chatbot.embedding
 
-    def get_embedder(model: str, batch_size: int = 32) -> FakeEmbedder:
+    embedder = FakeEmbedder()
+    real = chatbot.embedding.get_embedder
+    detector_model = safety.load_detector("bundled").model
+
+    def get_embedder(model: str, batch_size: int = 32) -> Any:
+        if model == detector_model:
+            return real(model, batch_size)
         assert model == "fake-embedder"
         return embedder
 
@@ -218,6 +226,26 @@ def test_ask_follow_up_uses_the_history(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json()["query"] == "Can lupus cause nerve pain?"
     assert "rewritten" in response.json()["flags"]
+
+
+def test_ask_shows_the_corrected_question_and_reads_cited_articles_of_the_history(
+    client: TestClient,
+) -> None:
+    response = client.post("/ask", json={"question": "can dupixsent cause numbess"})
+    assert response.status_code == 200
+    assert response.json()["corrected_query"] == "can dupixent cause numbness"
+    history = [
+        {"role": "user", "content": "Can lupus cause nerve pain?"},
+        {"role": "assistant", "content": "Yes. [1]", "articles": ["lupus-nerve-pain"]},
+    ]
+    response = client.post(
+        "/ask", json={"question": "how do they test for it?", "history": history}
+    )
+    assert response.status_code == 200
+    assert {c["article_id"] for c in response.json()["citations"]} == {"lupus-nerve-pain"}
+    too_many = [{"role": "assistant", "content": "x", "articles": ["a"] * 21}]
+    response = client.post("/ask", json={"question": "and then?", "history": too_many})
+    assert response.status_code == 422
 
 
 @pytest.mark.parametrize(
