@@ -22,6 +22,7 @@ from chatbot.config import Settings
 from chatbot.lexical import tokenize
 from chatbot.reranking import Reranker
 from chatbot.retrieval import Hit, Retriever
+from chatbot.understanding.message import is_question
 
 Status = Literal["answered", "no_answer", "emergency", "conversation"]
 Tier = Literal["emergency", "urgent", "none"]
@@ -652,8 +653,15 @@ class Chatbot:
         if reading is None or not reading.coverage.answerable:
             reading = self.read(query, articles, dosing, exclude=shown_before) or reading
         if reading is None:
-            flags.append("low_evidence")
             concepts = self._concepts(query)
+            if intent is None and not urgent and not concepts and not is_question(question):
+                # Nothing in the articles is near, and it asks nothing: read it again as
+                # conversation, without the length limit of the first reading.
+                late = self.understanding.reader.second_reading(question)
+                if late is not None:
+                    flags.append(f"intent:{late}")
+                    return part("conversation", "", understanding.reply(late, self._topics()))
+            flags.append("low_evidence")
             if concepts:
                 flags.append("not_covered")
             names = tuple(c.name for c in concepts)

@@ -295,6 +295,16 @@ def test_emoji_and_full_width_text() -> None:
     assert triage("Does IVIG help neuropathy? 🙏").status == "ok"
 
 
+@pytest.mark.parametrize("mashed", ["hhhhhhhhhhhhh", "aaaaaaaaaaaa", "zzzzzzzzzz", "!!!!!!"])
+def test_one_key_held_down_is_nothing_to_read(mashed: str) -> None:
+    assert (triage(mashed).status, triage(mashed).flags) == ("ok", ())
+
+
+def test_a_key_held_down_inside_words_is_still_read() -> None:
+    assert triage("aaaaargh my chest is crushing").status == "emergency"
+    assert triage("heeelp I cant breathe").status == "emergency"
+
+
 def test_clean_question() -> None:
     assert clean_question("  a\tb\n\nc  ") == ("a b c", ())
     assert clean_question("a\x00b") == ("ab", ("control_chars",))

@@ -212,6 +212,15 @@ def test_the_intent_reader_picks_the_likeliest_intent() -> None:
     assert _reader(FakeEmbedder(), floor=1.01).intent("hello") is None
 
 
+def test_a_second_reading_has_no_length_limit_but_wants_conversation_likelier() -> None:
+    reader = _reader(FakeEmbedder())
+    long_hello = " ".join(["hello"] * 13)
+    assert reader.intent(long_hello) is None
+    assert reader.second_reading(long_hello) == "greeting"
+    assert reader.second_reading("nerve pain lupus") is None
+    assert NullReader().second_reading(long_hello) is None
+
+
 def test_replies_name_the_topics_and_never_cite() -> None:
     assert "- IVIG for Neuropathy" in reply("capabilities", "- IVIG for Neuropathy")
     assert "not a doctor" in reply("identity", "")
@@ -383,6 +392,19 @@ def test_conversation_gets_a_short_reply_without_citations(
     assert answer.disclaimer
     if intent == "capabilities":
         assert "- IVIG for Neuropathy" in answer.answer
+
+
+@pytest.mark.integration
+def test_a_long_message_that_asks_nothing_is_read_again_as_conversation(
+    real_bot: Chatbot,
+) -> None:
+    answer = real_bot.ask(
+        "thank you ever so much, that has cleared things up for me and my wife a great deal"
+    )
+    assert (answer.status, answer.citations) == ("conversation", ())
+    assert "intent:thanks" in answer.flags
+    # A request about something else is still refused, not chatted to.
+    assert real_bot.ask("Give me a recipe for banana bread.").status == "no_answer"
 
 
 @pytest.mark.integration

@@ -138,9 +138,13 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip(" .!?;\n…")]
 
 
+_HELD_KEY = re.compile(r"([^\W\d_])\1{2,}")
+
+
 def has_words(text: str) -> bool:
-    """At least three letters: a sentence of emoji or punctuation says nothing to read."""
-    return len(_LETTERS.findall(text)) >= 3
+    """At least three letters once a key held down is read as one ("hhhhhhhh" is "h"): a
+    sentence of emoji, punctuation or one repeated letter says nothing to read."""
+    return len(_LETTERS.findall(_HELD_KEY.sub(r"\1", text))) >= 3
 
 
 # Where a sentence turns to another matter: "my lips are swelling, also does IVIG ...".

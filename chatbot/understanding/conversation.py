@@ -125,6 +125,16 @@ class IntentReader:
             return None
         return max((c for c in p if c != "question"), key=lambda c: p[c])
 
+    def second_reading(self, text: str) -> str | None:
+        """The intent of a message that :meth:`intent` took for a question but that asks
+        nothing the articles answer (no question form, no passage near it): a longer
+        greeting or complaint ("hey there, my nurse said I should try this chat thing").
+        Its intent when conversation is likelier than a question, else ``None``."""
+        p = self.probabilities(text.strip())
+        if p.get("question", 0.0) >= 0.5:
+            return None
+        return max((c for c in p if c != "question"), key=lambda c: p[c])
+
 
 class NullReader:
     """Reads every message as a question (``CHATBOT_UNDERSTANDING=none``), except the
@@ -132,3 +142,6 @@ class NullReader:
 
     def intent(self, text: str, known: Any = None) -> str | None:
         return UNCLEAR if is_unclear(text.strip(), known) else None
+
+    def second_reading(self, text: str) -> str | None:
+        return None

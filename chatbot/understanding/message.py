@@ -58,6 +58,7 @@ _CLAUSE = re.compile(
     re.IGNORECASE,
 )
 _LEADING = re.compile(r"^(?:(?:and|also|plus|separately|then)\b[\s,]*)+", re.IGNORECASE)
+_LABEL = re.compile(r"^[A-Za-z][\w' ]{0,30}:\s+")
 _JSON_KEYS = ("question", "text", "content", "message", "body", "query", "prompt")
 
 
@@ -157,6 +158,10 @@ def _parts(text: str) -> list[str]:
         for item in _ENUMERATED.split(sentence):
             for clause in _CLAUSE.split(item):
                 clause = _LEADING.sub("", clause.strip(" ,:"))
+                # "Two things: does lupus ...", "Question for provider: could this ..."
+                label = _LABEL.match(clause)
+                if label and is_question(clause[label.end() :]):
+                    clause = clause[label.end() :]
                 if clause:
                     out.append(clause)
     return out
