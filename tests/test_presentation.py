@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 
 import pytest
 from markdown_it import MarkdownIt
@@ -12,6 +13,7 @@ from chatbot.answering import Answer, Citation
 from chatbot.chunking import Chunk
 from chatbot.presentation import (
     answer_markdown,
+    cited_articles,
     escape_markdown,
     highlighted_passage,
     passage_of,
@@ -88,6 +90,12 @@ def test_plain_text_lists_sources_and_ends_with_the_disclaimer() -> None:
         "Sources:\n[1] Does Lupus Cause Nerve Pain? › Symptoms, Clinic <b> "
         "(lupus-nerve-pain, characters 110-134)\n\n" + Answer.disclaimer
     )
+
+
+def test_plain_text_opens_with_the_corrected_question() -> None:
+    corrected = replace(answer("Lupus can damage nerves. [1]", (CITE,)), corrected_query="lupus")
+    assert plain_text(corrected).startswith("Showing results for: lupus\n\nLupus can damage")
+    assert cited_articles(corrected) == ("lupus-nerve-pain",)
 
 
 def test_plain_text_without_citations_has_no_source_list() -> None:

@@ -112,6 +112,15 @@ def test_chat_follow_up_uses_the_history(env: Settings) -> None:
     assert len(at.chat_message) == 4
 
 
+def test_chat_shows_the_corrected_question(env: Settings) -> None:
+    at = ask(start(), "can dupixsent cause numbess")
+    ((_, answer),) = at.session_state.chat
+    assert answer.corrected_query == "can dupixent cause numbness"
+    captions = [c.value for c in at.main.caption]
+    assert "Showing results for: *can dupixent cause numbness*" in captions
+    no_raw_html(at)
+
+
 def test_chat_emergency_gets_the_banner_first(env: Settings) -> None:
     at = start()
     ask(at, "My legs went weak within hours and now I can't breathe properly")
