@@ -224,7 +224,7 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         max_words: int = _ANSWER_WORDS,
-        min_evidence: float = 0.5,
+        min_evidence: float = Settings.answer_min_evidence,
         reranker: Reranker | None = None,
         lead_passages: int = 1,
         drift_margin: float = 8.0,

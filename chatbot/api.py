@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chatbot import safety
 from chatbot.answering import Turn
 from chatbot.config import Settings
-from chatbot.index import EmptyCorpusError, IndexError
+from chatbot.index import EmptyCorpusError, IndexUnusableError
 from chatbot.library import (
     UPLOAD_SUFFIXES,
     ArticleNotFoundError,
@@ -51,7 +51,7 @@ from chatbot.library import (
     list_articles,
     save_article,
 )
-from chatbot.retrieval import Mode
+from chatbot.retrieval import Mode, default_mode
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         def warm_up() -> None:
             try:
                 service.search("warm up", k=1)  # loads the index and both models once
-            except IndexError as exc:
+            except IndexUnusableError as exc:
                 log.warning("no usable index yet: %s", exc)
 
         await anyio.to_thread.run_sync(warm_up)
@@ -456,8 +456,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
         return SafeJSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
-    @app.exception_handler(IndexError)
-    async def no_index(request: Request, exc: IndexError) -> SafeJSONResponse:
+    @app.exception_handler(IndexUnusableError)
+    async def no_index(request: Request, exc: IndexUnusableError) -> SafeJSONResponse:
         return _problem(HTTPException(503, f"no usable index: {exc}"))
 
     @app.exception_handler(EmptyCorpusError)  # the request, not the server, is at fault
@@ -473,7 +473,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     admin = [Depends(require_admin)]
     default_k = min(settings.search_k, MAX_K)
-    default_mode: Mode = "hybrid" if settings.reranker_model.lower() == "none" else "rerank"
+    default_search_mode: Mode = default_mode(settings)
     json_only: dict[str, Any] = {"response_class": SafeJSONResponse}
 
     @app.post(
@@ -507,7 +507,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ] = default_k,
         mode: Annotated[
             Mode, Query(description="the last retrieval stage: rerank needs a reranker")
-        ] = default_mode,
+        ] = default_search_mode,
         article: Annotated[
             list[Annotated[str, StringConstraints(max_length=MAX_ARTICLE_ID_CHARS)]] | None,
             Query(

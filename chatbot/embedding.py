@@ -1,4 +1,5 @@
-"""Turn texts into normalised vectors with a sentence-transformers model."""
+"""Turn texts into normalised vectors: the default bge-small as a bundled INT8 ONNX model,
+or any sentence-transformers model by name or path (all-MiniLM-L6-v2 from its bundled copy)."""
 
 from __future__ import annotations
 

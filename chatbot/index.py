@@ -84,19 +84,19 @@ Delete the folder and run `chatbot index` to build it again.
 """
 
 
-class IndexError(RuntimeError):
+class IndexUnusableError(RuntimeError):
     """The index is missing, unreadable, or cannot be used with the current settings."""
 
 
-class IndexNotFoundError(IndexError):
+class IndexNotFoundError(IndexUnusableError):
     pass
 
 
-class EmptyCorpusError(IndexError):
+class EmptyCorpusError(IndexUnusableError):
     """The corpus is empty but the index holds articles: a re-index would remove them all."""
 
 
-class IndexMismatchError(IndexError):
+class IndexMismatchError(IndexUnusableError):
     """The index was built with another schema, model, dimension or vector backend: it must
     be rebuilt."""
 
@@ -222,7 +222,7 @@ def current_version(index_dir: Path) -> Path:
             f"no index in {index_dir}; build one with `chatbot index --index {index_dir}`"
         ) from None
     if not name or "/" in name or name.startswith("."):
-        raise IndexError(f"{index_dir / CURRENT} is damaged; run `chatbot index --rebuild`")
+        raise IndexUnusableError(f"{index_dir / CURRENT} is damaged; run `chatbot index --rebuild`")
     return index_dir / VERSIONS / name
 
 
@@ -248,7 +248,7 @@ def load_index(
     Raises:
         IndexNotFoundError: there is no index.
         IndexMismatchError: built with another schema, model or vector backend; re-index.
-        IndexError: the files are damaged, or the vector store lacks the version's vectors.
+        IndexUnusableError: the files are damaged, or the vector store lacks the version's vectors.
     """
     index_dir = Path(index_dir)
     if store is None:
@@ -257,7 +257,7 @@ def load_index(
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexError(
+        raise IndexUnusableError(
             f"cannot read {path / MANIFEST} ({exc}); run `chatbot index --rebuild`"
         ) from exc
     schema = manifest.get("schema_version")
@@ -283,9 +283,9 @@ def load_index(
     if verify:
         for name, expected in manifest["checksums"].items():
             if ".." in name or name.startswith(("/", ".")):
-                raise IndexError(f"{path / MANIFEST} names an unexpected file {name!r}")
+                raise IndexUnusableError(f"{path / MANIFEST} names an unexpected file {name!r}")
             if _sha256_file(path / name) != expected:
-                raise IndexError(
+                raise IndexUnusableError(
                     f"{path / name} does not match its checksum; run `chatbot index --rebuild`"
                 )
     chunks = [Chunk(**json.loads(line)) for line in _read_lines(path / CHUNKS)]
@@ -293,7 +293,7 @@ def load_index(
     try:
         vectors = store.open(path, record, [c.id for c in chunks], dimension, verify=verify)
     except VectorStoreError as exc:
-        raise IndexError(str(exc)) from exc
+        raise IndexUnusableError(str(exc)) from exc
     articles = {
         a["id"]: ArticleRecord(**{**a, "chunk_ids": tuple(a["chunk_ids"])})
         for a in manifest["articles"]
@@ -316,14 +316,14 @@ def configured_store(
     index in ``index_dir`` (by default ``settings.index_dir``).
 
     Raises:
-        IndexError: the Milvus URI cannot be used.
+        IndexUnusableError: the Milvus URI cannot be used.
     """
     from chatbot.config import Settings
 
     try:
         return store_for(settings or Settings.from_env(), index_dir)
     except VectorStoreError as exc:
-        raise IndexError(str(exc)) from exc
+        raise IndexUnusableError(str(exc)) from exc
 
 
 def _vectors_record(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,7 +387,7 @@ def update_index(
             reused: everything is embedded again.
 
     Raises:
-        IndexError: the corpus is empty while the index is not (pass ``rebuild`` to allow).
+        IndexUnusableError: the corpus is empty while the index is not (pass ``rebuild`` to allow).
         ValueError: ``config.max_tokens`` exceeds what the embedding model reads.
     """
     if config.max_tokens > embedder.max_tokens:
@@ -457,7 +457,7 @@ def update_index(
         try:
             known = set() if rebuild else store.known(vectors, chunk_ids, reusable)
         except VectorStoreError as exc:
-            raise IndexError(str(exc)) from exc
+            raise IndexUnusableError(str(exc)) from exc
         todo = [i for i, c in enumerate(chunks) if c.id not in known]
         fresh: dict[str, np.ndarray] = {}
         step = _EMBED_STEP if progress is not None else max(len(todo), 1)
@@ -483,7 +483,7 @@ def update_index(
         try:
             store.add(vectors, fresh)  # Milvus: before any version names them
         except VectorStoreError as exc:
-            raise IndexError(str(exc)) from exc
+            raise IndexUnusableError(str(exc)) from exc
         if unchanged_content and previous is not None:
             report.version = previous.version
             _collect_garbage(index_dir, keep=None)
@@ -515,7 +515,7 @@ def _load_previous(index_dir: Path, store: VectorStore) -> Index | None:
         return load_index(index_dir, store=store)
     except IndexNotFoundError:
         return None
-    except IndexError:
+    except IndexUnusableError:
         return None  # unreadable, another schema or backend: nothing to reuse, build afresh
 
 
@@ -607,7 +607,7 @@ def _write_version(
             staging, manifest["vectors"], [c.id for c in chunks], fresh, reusable
         )
     except VectorStoreError as exc:
-        raise IndexError(str(exc)) from exc
+        raise IndexUnusableError(str(exc)) from exc
     for file in vector_files:
         _fsync_path(staging / file)
     (staging / BM25).mkdir()

@@ -25,16 +25,16 @@ from chatbot.answering import Answer, Chatbot, Turn
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import SUPPORTED_SUFFIXES, ArticleError, load_article, load_corpus
-from chatbot.index import IndexError as IndexUnusableError
 from chatbot.index import (
     IndexReport,
+    IndexUnusableError,
     Progress,
     configured_store,
     current_version,
     load_index,
     update_index,
 )
-from chatbot.retrieval import Hit, Mode, Retriever
+from chatbot.retrieval import Hit, Mode, Retriever, default_mode
 
 UPLOAD_SUFFIXES = (".md", ".txt", ".html")
 _SLUG_DROP = re.compile(r"[^a-z0-9._-]+")
@@ -322,6 +322,11 @@ class Service:
                 loaded = (Chatbot(retriever, settings=self.settings), retriever.index.path)
                 self._loaded = loaded
             return loaded[0]
+
+    @property
+    def default_mode(self) -> Mode:
+        """The last stage a search runs unless told (:func:`chatbot.retrieval.default_mode`)."""
+        return default_mode(self.settings)
 
     @property
     def version(self) -> str:

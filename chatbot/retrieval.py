@@ -34,6 +34,12 @@ Mode = Literal["dense", "bm25", "hybrid", "rerank"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid", "rerank")
 
 
+def default_mode(settings: Settings) -> Mode:
+    """The last stage a search runs unless told: ``rerank``, or ``hybrid`` without a
+    reranker (``CHATBOT_RERANKER_MODEL=none``)."""
+    return "hybrid" if settings.reranker_model.lower() == "none" else "rerank"
+
+
 @dataclass(frozen=True)
 class Hit:
     """A retrieved chunk with its rank (1 = best), final score and the score of each stage.
@@ -142,7 +148,7 @@ class Retriever:
         lexical_query = query if self.settings.lay_expansion == "none" else expanded
         semantic_query = expanded if self.settings.lay_expansion == "all" else query
         if mode is None:
-            mode = "rerank" if self.reranker is not None else "hybrid"
+            mode = "rerank" if self.reranker is not None else "hybrid"  # default_mode's rule
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         if mode == "rerank" and self.reranker is None:

@@ -11,8 +11,7 @@ import streamlit as st
 from chatbot import presentation
 from chatbot.answering import Answer
 from chatbot.config import Settings
-from chatbot.index import CURRENT
-from chatbot.index import IndexError as IndexUnusableError
+from chatbot.index import CURRENT, IndexUnusableError
 from chatbot.library import Service, reindex
 
 EMERGENCY_TITLE = "Get help now"

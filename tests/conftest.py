@@ -96,7 +96,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
-    """The bundled all-MiniLM-L6-v2, loaded once for the whole session."""
+    """The default embedding model (bge-small, the bundled ONNX copy), loaded once for the
+    whole session."""
     from chatbot.embedding import get_embedder
 
     embedder = get_embedder(Settings().embedding_model)
@@ -112,6 +113,20 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+class KeywordReranker:
+    """Scores a passage by how often it mentions a chosen word; records its calls."""
+
+    name = "keyword-reranker"
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls: list[int] = []
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(passages))
+        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
 
 
 class FakeDetector:
@@ -142,3 +157,26 @@ class FakeDetector:
 @pytest.fixture
 def fake_detector() -> FakeDetector:
     return FakeDetector()
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    """The embedder every ``get_embedder("fake-embedder")`` call gets (the library, the
+    retriever and the API ask the module for it when called). The triage detector's own
+    model loads for real, whichever test asks first, so that a file passes alone as in the
+    whole suite."""
+    import chatbot.embedding
+    from chatbot import safety
+
+    embedder = FakeEmbedder()
+    real = chatbot.embedding.get_embedder
+    detector_model = safety.load_detector("bundled").model
+
+    def get_embedder(model: str, batch_size: int = 32) -> object:
+        if model == detector_model:
+            return real(model, batch_size)
+        assert model == "fake-embedder"
+        return embedder
+
+    monkeypatch.setattr("chatbot.embedding.get_embedder", get_embedder)
+    return embedder

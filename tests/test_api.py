@@ -78,27 +78,6 @@ def without_latency(answer: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ fake-embedder fixtures
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    """The embedder every ``get_embedder`` call for the index gets (the library asks the
-    module for it). The triage detector's own model loads for real, whichever test asks
-    first, so that the file passes alone as in the whole suite."""
-    import chatbot.embedding
-
-    embedder = FakeEmbedder()
-    real = chatbot.embedding.get_embedder
-    detector_model = safety.load_detector("bundled").model
-
-    def get_embedder(model: str, batch_size: int = 32) -> Any:
-        if model == detector_model:
-            return real(model, batch_size)
-        assert model == "fake-embedder"
-        return embedder
-
-    monkeypatch.setattr("chatbot.embedding.get_embedder", get_embedder)
-    return embedder
-
-
 def fake_settings(tmp_path: Path, **changes: Any) -> Settings:
     """Settings over a copy of the corpus, the fake embedder and no reranker."""
     corpus = tmp_path / "corpus"

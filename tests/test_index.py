@@ -12,9 +12,9 @@ from chatbot.chunking import ChunkingConfig
 from chatbot.corpus import load_corpus
 from chatbot.index import (
     SCHEMA_VERSION,
-    IndexError,
     IndexMismatchError,
     IndexNotFoundError,
+    IndexUnusableError,
     current_version,
     load_index,
     update_index,
@@ -140,7 +140,7 @@ def test_an_empty_corpus_does_not_wipe_the_index(corpus_copy: Path, tmp_path: Pa
     build(corpus_copy, tmp_path / "idx", FakeEmbedder())
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(IndexError, match="refusing to remove all 5 indexed articles"):
+    with pytest.raises(IndexUnusableError, match="refusing to remove all 5 indexed articles"):
         build(empty, tmp_path / "idx", FakeEmbedder())
     assert len(load_index(tmp_path / "idx").articles) == 5
     report = build(empty, tmp_path / "idx", FakeEmbedder(), rebuild=True)
@@ -188,7 +188,7 @@ def test_damaged_files_are_detected(corpus_copy: Path, tmp_path: Path) -> None:
     data = bytearray(vectors.read_bytes())
     data[-1] ^= 0xFF
     vectors.write_bytes(bytes(data))
-    with pytest.raises(IndexError, match="does not match its checksum"):
+    with pytest.raises(IndexUnusableError, match="does not match its checksum"):
         load_index(tmp_path / "idx")
     # An update over a damaged index builds a good one from the corpus.
     report = build(corpus_copy, tmp_path / "idx", FakeEmbedder())

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -30,7 +28,7 @@ from chatbot.index import load_index, update_index
 from chatbot.langchain import ChatbotEmbeddings, ChatbotRetriever, hit_to_document
 from chatbot.library import Service
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeEmbedder
+from tests.conftest import CORPUS, FakeEmbedder, KeywordReranker
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "langchain.md"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -40,18 +38,6 @@ ASYNC_SUITE = [
     pytest.mark.asyncio,
     pytest.mark.filterwarnings("ignore:The test .* is marked with '@pytest.mark.asyncio'"),
 ]
-
-
-class KeywordReranker:
-    """Scores a passage by how often it names a chosen word."""
-
-    name = "keyword-reranker"
-
-    def __init__(self, word: str) -> None:
-        self.word = word
-
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
 
 
 @pytest.fixture(scope="module")

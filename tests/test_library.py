@@ -19,9 +19,9 @@ from chatbot import library
 from chatbot.config import Settings
 from chatbot.index import (
     _EMBED_STEP,
-    IndexError,
     IndexMismatchError,
     IndexNotFoundError,
+    IndexUnusableError,
     current_version,
     load_index,
 )
@@ -72,20 +72,6 @@ def corpus(tmp_path: Path) -> Path:
     for name, data in SMALL.items():
         (folder / name).write_bytes(data)
     return folder
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    """The embedder every ``get_embedder`` call gets (the library and the retriever ask the
-    module for it when called)."""
-    embedder = FakeEmbedder()
-
-    def get_embedder(model: str, batch_size: int = 32) -> FakeEmbedder:
-        assert model == "fake-embedder"
-        return embedder
-
-    monkeypatch.setattr("chatbot.embedding.get_embedder", get_embedder)
-    return embedder
 
 
 @pytest.fixture
@@ -548,7 +534,7 @@ def test_a_failed_reindex_leaves_the_live_index(lib: Settings) -> None:
     for path in lib.corpus_dir.iterdir():
         path.unlink()
     calls: list[tuple[str, int, int]] = []
-    with pytest.raises(IndexError, match=r"refusing to remove all 4 indexed articles"):
+    with pytest.raises(IndexUnusableError, match=r"refusing to remove all 4 indexed articles"):
         reindex(lib, progress=lambda *call: calls.append(call))
     assert calls == []
     assert snapshot(lib.index_dir) == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +13,7 @@ from chatbot.corpus import load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.lexical import LexicalIndex, tokenize
 from chatbot.retrieval import Retriever
-from tests.conftest import FakeEmbedder
-
-
-class KeywordReranker:
-    """Scores a passage by how often it mentions a chosen word; records its calls."""
-
-    name = "keyword-reranker"
-
-    def __init__(self, word: str) -> None:
-        self.word = word
-        self.calls: list[int] = []
-
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(passages))
-        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
+from tests.conftest import FakeEmbedder, KeywordReranker
 
 
 def write_corpus(folder: Path, articles: dict[str, str]) -> Path:

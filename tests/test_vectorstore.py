@@ -22,9 +22,9 @@ from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import load_corpus
 from chatbot.index import (
-    IndexError,
     IndexMismatchError,
     IndexReport,
+    IndexUnusableError,
     configured_store,
     current_version,
     load_index,
@@ -286,7 +286,9 @@ def test_lost_milvus_rows_are_refused_on_load_and_restored_by_an_update(
     collection = index.manifest["vectors"]["collection"]
     store.client.delete(collection, ids=[lost.id])
 
-    with pytest.raises(IndexError, match=rf"lacks 1 of the {len(index)} vectors.*chatbot index"):
+    with pytest.raises(
+        IndexUnusableError, match=rf"lacks 1 of the {len(index)} vectors.*chatbot index"
+    ):
         load_index(index_dir, store=store)
     # Without checks the version loads, and reading the lost vector fails clearly.
     unchecked = load_index(index_dir, store=store, verify=False)
@@ -381,7 +383,9 @@ def test_store_settings() -> None:
     assert server.uri == "http://milvus:19530"
     with pytest.raises(VectorStoreError, match=r"must end in \.db"):
         MilvusStore("/srv/idx/vectors")
-    with pytest.raises(IndexError, match=r"CHATBOT_MILVUS_URI='/srv/x': .* must end in \.db"):
+    with pytest.raises(
+        IndexUnusableError, match=r"CHATBOT_MILVUS_URI='/srv/x': .* must end in \.db"
+    ):
         configured_store(Settings(vector_backend="milvus", milvus_uri="/srv/x"))
     assert collection_name("BAAI/bge-small-en-v1.5", 384) == (
         "chatbot_baai_bge_small_en_v1_5_384_"

@@ -4,6 +4,7 @@ import streamlit as st
 
 from chatbot import presentation, safety, webui
 from chatbot.answering import Answer, Turn
+from chatbot.config import MAX_QUESTION_CHARS
 
 service = webui.service()
 
@@ -36,7 +37,7 @@ for question, answer in chat:
     with st.chat_message("assistant"):
         webui.render_answer(answer, service)
 
-question = st.chat_input("Ask a question about the articles", max_chars=2000)
+question = st.chat_input("Ask a question about the articles", max_chars=MAX_QUESTION_CHARS)
 if question:
     history = [
         turn

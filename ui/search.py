@@ -3,6 +3,7 @@
 import streamlit as st
 
 from chatbot import presentation, webui
+from chatbot.config import MAX_QUESTION_CHARS
 from chatbot.retrieval import MODES
 
 service = webui.service()
@@ -10,7 +11,7 @@ articles = service.chatbot.retriever.index.articles
 
 st.title("Search passages")
 query = st.text_input(
-    "Search the articles", max_chars=2000, placeholder="e.g. side effects of IVIG"
+    "Search the articles", max_chars=MAX_QUESTION_CHARS, placeholder="e.g. side effects of IVIG"
 )
 left, right = st.columns([3, 1])
 chosen = left.multiselect(
@@ -24,9 +25,10 @@ with st.expander("Ranking stage"):
     mode = st.radio(
         "Last stage",
         MODES,
-        index=MODES.index("rerank"),
+        index=MODES.index(service.default_mode),
         horizontal=True,
-        help="rerank (default) runs the whole pipeline; the others stop earlier.",
+        help="rerank (the default with a reranker) runs the whole pipeline; the others stop "
+        "earlier.",
     )
 
 if query.strip():

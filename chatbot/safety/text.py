@@ -7,6 +7,7 @@ import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
 
+from chatbot.config import MAX_QUESTION_CHARS
 from chatbot.safety.data import load
 
 __all__ = [
@@ -18,7 +19,7 @@ __all__ = [
     "sentences",
 ]
 
-DEFAULT_MAX_CHARS = 2000
+DEFAULT_MAX_CHARS = MAX_QUESTION_CHARS
 
 # Zero-width joiner is kept: emoji sequences need it.
 _KEEP_FORMAT = frozenset({"\u200d"})
