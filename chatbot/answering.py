@@ -23,6 +23,7 @@ from chatbot.lexical import tokenize
 from chatbot.reranking import Reranker
 from chatbot.retrieval import Hit, Retriever
 from chatbot.understanding.message import is_question
+from chatbot.understanding.vocabulary import expand_shorthand
 
 Status = Literal["answered", "no_answer", "emergency", "conversation"]
 Tier = Literal["emergency", "urgent", "none"]
@@ -755,6 +756,7 @@ class Chatbot:
     def _correct(self, question: str) -> str:
         """``question`` with misspelt words corrected (lay words are left as they are)."""
         lexicon = understanding.bundled_lexicon()
+        question = expand_shorthand(question)
         return self.vocabulary.correct(question, frozenset(lexicon.lay_words(question)))
 
     def _relevance(self, sentences: Sequence[str]) -> list[float]:

@@ -15,7 +15,7 @@ from chatbot.evaluation import evaluate_patient, patient_markdown
 from chatbot.understanding import bundled_lexicon
 from chatbot.understanding.language import detect, english_question, reply
 from chatbot.understanding.message import clean, questions
-from chatbot.understanding.vocabulary import Vocabulary, medical_words
+from chatbot.understanding.vocabulary import Vocabulary, expand_shorthand, medical_words
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -104,6 +104,13 @@ def test_spelling_is_corrected_without_changing_correct_terms(
     vocab: Vocabulary, text: str, expected: str
 ) -> None:
     assert vocab.correct(text) == expected
+
+
+def test_texting_shorthand_is_written_out_before_the_corrector() -> None:
+    assert expand_shorthand("shud i call u b4 my appt tmrw") == (
+        "should i call you before my appointment tomorrow"
+    )
+    assert expand_shorthand("Im on IgG w/ lupus") == "I'm on IgG with lupus"
 
 
 def test_medical_words_are_known_but_not_taken_for_the_articles_words(vocab: Vocabulary) -> None:

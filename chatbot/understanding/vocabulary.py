@@ -56,6 +56,35 @@ def zipf(word: str) -> float:
 
 
 @functools.cache
+def shorthand() -> dict[str, str]:
+    """Texting shorthand ("shud", "u", "tmrw") and the words meant, from
+    ``data/shorthand.yaml``."""
+    import yaml
+
+    text = resources.files("chatbot.understanding.data").joinpath("shorthand.yaml")
+    data = yaml.safe_load(text.read_text("utf-8")) or {}
+    return {str(k).lower(): str(v) for k, v in data.items()}
+
+
+def expand_shorthand(text: str) -> str:
+    """``text`` with its texting shorthand written out ("shud i call u" → "should i call
+    you"); whole words only, the first letter's case kept."""
+    table = shorthand()
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        meant = table.get(word.lower())
+        if meant is None:
+            return word
+        return meant[:1].upper() + meant[1:] if word[:1].isupper() else meant
+
+    return _SHORTHAND.sub(fix, text)
+
+
+_SHORTHAND = re.compile(r"(?<![\w'/])[A-Za-z0-9]+(?:/[a-z]?)?(?![\w'])")
+
+
+@functools.cache
 def medical_words() -> frozenset[str]:
     """Correct medical words that the English dictionary lacks ("gabapentin", "neuropathic",
     "paresthesia"), from ``data/medical_words.txt``: never corrected, and targets for
