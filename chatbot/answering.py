@@ -626,6 +626,8 @@ class Chatbot:
         intent = None
         if not urgent:
             intent = self.understanding.reader.intent(question, known=self._known)
+        if intent == "more" and _WHAT_ABOUT.match(question):
+            intent = None  # "what about children?" names what it wants: a follow-up
         shown_before = ""
         previous: tuple[str, ...] = ()
         if intent == "more":
@@ -1044,6 +1046,8 @@ def rewrite_followup(question: str, previous_questions: Sequence[str]) -> str:
     """A standalone query for a follow-up question, using the earlier user questions.
 
     - "what about lupus?" after "Can Dupixent cause nerve pain?" → "Can lupus cause nerve pain?"
+    - "what about children?" after it → "Can Dupixent cause nerve pain, and what about
+      children?"
     - "how is it treated?" after "Can lupus cause nerve pain?" → "how is lupus nerve pain treated?"
     - a question that names its own topic is returned unchanged.
     """
@@ -1057,9 +1061,10 @@ def rewrite_followup(question: str, previous_questions: Sequence[str]) -> str:
     if about:
         new_topic = about.group(1).strip(" ?")
         span = _topic_span(previous)
-        if span is not None:
+        if span is not None and _topic(new_topic) is not None:
             return previous[: span[0]] + new_topic + previous[span[1] :]
-        return f"{previous.rstrip(' ?')} {new_topic}?"
+        # Not another subject but a side of this one ("what about children?").
+        return f"{previous.rstrip(' ?')}, and what about {new_topic}?"
     if _topic(question) is not None:
         return question
     if _PRONOUN.search(question) or len(question.split()) <= 4:

@@ -189,6 +189,11 @@ def test_injection_changes_nothing(bot: Chatbot) -> None:
         (["Can Dupixent cause nerve pain?"], "what about lupus?", "Can lupus cause nerve pain?"),
         (["Can Dupixent cause nerve pain?"], "And what about IVIG?", "Can IVIG cause nerve pain?"),
         (
+            ["Can Dupixent cause nerve pain?"],
+            "what about children?",
+            "Can Dupixent cause nerve pain, and what about children?",
+        ),
+        (
             ["Does lupus cause nerve pain?"],
             "how is it treated?",
             "how is lupus nerve pain treated?",

@@ -276,3 +276,17 @@ def test_a_follow_up_reads_the_article_the_last_answer_cited(bot: Chatbot) -> No
     plain = [{"role": "user", "content": "What is IVIG?"}, {"role": "assistant",
              "content": "IVIG is made from pooled plasma of donors."}]  # fmt: skip
     assert bot.rank("any side effects?", plain)[0].article_id == "ivig-for-neuropathy"
+
+
+@pytest.mark.integration
+def test_what_about_a_side_of_the_topic_is_a_follow_up_not_tell_me_more(bot: Chatbot) -> None:
+    history = [
+        Turn("user", "Can Dupixent cause nerve pain?"),
+        Turn("assistant", "Rarely. [1]", ("dupixent-nerve-pain",)),
+    ]
+    answer = bot.ask("what about children?", history)
+    assert "more" not in answer.flags and "rewritten" in answer.flags
+    assert answer.query == "Can Dupixent cause nerve pain, and what about children?"
+    # The Dupixent article reports a paediatric case, and the answer cites it.
+    assert answer.status == "answered" and answer.uncovered == ()
+    assert "pediatric" in answer.answer.lower()
