@@ -568,11 +568,10 @@ class Chatbot:
                 return done("emergency", asked, "")
             return done("emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1])
         turns = _turns(history)
-        wanted = understanding.questions(triage.question, self._relevance) or [triage.question]
-        language = self._language(triage.question)
+        language, wanted = self._questions_of(triage.question)
         if language != understanding.ENGLISH:
             flags.append(f"language:{language}")
-            english = understanding.english_question(" ".join(wanted), language)
+            english = wanted[0]
             note = understanding.language_reply(language, english)
             part = self._respond(english, turns, articles, dosing, triage.is_urgent, flags)
             if part.status != "answered":
@@ -726,10 +725,7 @@ class Chatbot:
         asks (in English), after spelling correction and follow-up resolution, interleaved.
         What ``chatbot eval`` ranks for the patient questions."""
         turns = _turns(history)
-        wanted = understanding.questions(question, self._relevance) or [question]
-        language = self._language(question)
-        if language != understanding.ENGLISH:
-            wanted = [understanding.english_question(" ".join(wanted), language)]
+        _, wanted = self._questions_of(question)
         lists = []
         for asked in wanted:
             standalone = self._standalone(asked, turns)
@@ -745,6 +741,15 @@ class Chatbot:
                 if hit is not None:
                     ranked.setdefault(hit.chunk_id, hit)
         return list(ranked.values())[:k]
+
+    def _questions_of(self, message: str) -> tuple[str, list[str]]:
+        """The message's language and the questions to answer: the questions it asks, or for
+        another language than English, the one English question glossed from it."""
+        wanted = understanding.questions(message, self._relevance) or [message]
+        language = self._language(message)
+        if language != understanding.ENGLISH:
+            wanted = [understanding.english_question(" ".join(wanted), language)]
+        return language, wanted
 
     def _search(self, query: str, k: int, articles: Collection[str] | None) -> list[Hit]:
         expansion = understanding.bundled_lexicon().expansion(query)
