@@ -10,13 +10,12 @@ version, so a re-index done by any process is picked up without a restart.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from chatbot.index import (
     Progress,
     configured_store,
     current_version,
+    files,
     load_index,
     update_index,
 )
@@ -124,16 +124,10 @@ def save_article(settings: Settings, filename: str, data: bytes) -> ArticleInfo:
     corpus = Path(settings.corpus_dir)
     corpus.mkdir(parents=True, exist_ok=True)
     target = corpus / f"{article_id}{suffix}"
-    staging = corpus / f".upload-{article_id}-{os.getpid()}-{threading.get_ident()}"
-    with _corpus_lock(corpus):
-        try:
-            with staging.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(staging, target)
-        finally:
-            staging.unlink(missing_ok=True)
+    with files.exclusive_lock(corpus):
+        files.atomic_write_bytes(
+            target, data, tmp_name=f".upload-{article_id}-{os.getpid()}-{threading.get_ident()}"
+        )
         for other in _files_of(corpus, article_id):
             if other != target:
                 other.unlink(missing_ok=True)
@@ -162,13 +156,13 @@ def delete_article(settings: Settings, article_id: str) -> list[str]:
     if not _ID.match(article_id):
         raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
     corpus = Path(settings.corpus_dir)
-    with _corpus_lock(corpus) if corpus.is_dir() else contextlib.nullcontext():
-        files = _files_of(corpus, article_id)
-        if not files:
+    with files.exclusive_lock(corpus) if corpus.is_dir() else contextlib.nullcontext():
+        removed = _files_of(corpus, article_id)
+        if not removed:
             raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
-        for path in files:
+        for path in removed:
             path.unlink(missing_ok=True)
-    return [p.name for p in files]
+    return [p.name for p in removed]
 
 
 def reindex(
@@ -250,20 +244,6 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
         if article_id not in found:
             found[article_id] = ArticleInfo(**{**asdict(info), "state": "deleted"})
     return sorted(found.values(), key=lambda a: (a.title.lower(), a.id))
-
-
-@contextlib.contextmanager
-def _corpus_lock(corpus: Path) -> Iterator[None]:
-    """One corpus writer at a time, across processes (the app and the API may share it).
-
-    The lock is taken on the folder itself, so no lock file appears among the articles.
-    """
-    fd = os.open(corpus, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _files_of(corpus: Path, article_id: str) -> list[Path]:

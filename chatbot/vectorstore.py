@@ -1,13 +1,16 @@
 """Where an index keeps its vectors: a FAISS file in each version, or one Milvus collection.
 
-Two protocols split the work:
+A backend as configured (``CHATBOT_VECTOR_BACKEND``) is a :class:`VectorStore`, which is
+two small protocols:
 
-- :class:`VectorStore` is a backend as configured (``CHATBOT_VECTOR_BACKEND``): the index
-  writer asks it which chunk vectors it already holds, gives it the new ones, has it write
-  its part of a version, and lets it drop vectors no version uses any more; the loader asks
-  it to open a version's vectors.
-- :class:`Vectors` is one loaded version's vectors, row ``i`` belonging to chunk ``i``:
-  nearest rows to a query, and the stored vector of any row.
+- :class:`VectorWriter`, what the index writer needs: :meth:`~VectorWriter.plan` says where a
+  new version's vectors go (a typed :class:`VectorsRecord`) and which chunk vectors are
+  already stored; :meth:`~VectorWriter.commit` stores the fresh ones and writes the
+  backend's part of the version; :meth:`~VectorWriter.collect_garbage` drops vectors that no
+  version names any more.
+- :class:`VectorReader`, what the loader needs: :meth:`~VectorReader.open` a version's
+  :class:`Vectors` (row ``i`` belonging to chunk ``i``: nearest rows to a query, and the
+  stored vector of any row).
 
 Chunk ids are content hashes (article, title, section, text), so a chunk id's vector never
 changes for a given embedding model. FAISS writes every version's vectors into the version
@@ -27,6 +30,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -81,63 +85,117 @@ class Vectors(Protocol):
         ...
 
 
-@runtime_checkable
-class VectorStore(Protocol):
-    """A vector backend as configured: what the index writer and loader talk to.
+@dataclass(frozen=True)
+class VectorsRecord:
+    """Where one index version's vectors are; saved under ``"vectors"`` in its manifest.
 
-    ``record`` arguments are the dictionary :meth:`describe` returned for the version at
-    hand, as saved under ``"vectors"`` in its manifest.
+    ``index`` is the FAISS index type (``IndexFlatIP``, ``IndexHNSWFlat``) or Milvus's index
+    (``FLAT``); ``file`` is set for FAISS, ``collection`` and ``metric`` for Milvus.
     """
 
-    @property
-    def backend(self) -> str:
-        """``"faiss"`` or ``"milvus"``; the manifest records it."""
-        ...
+    backend: str
+    dimension: int
+    index: str
+    file: str = ""
+    collection: str = ""
+    metric: str = ""
 
-    def describe(self, model: str, dimension: int, n_chunks: int) -> dict[str, Any]:
-        """What the manifest of a new version records about where its vectors are."""
-        ...
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> VectorsRecord:
+        """The record of a manifest (manifests from before the record meant FAISS)."""
+        saved = manifest.get("vectors")
+        if not isinstance(saved, Mapping):
+            return cls(
+                backend="faiss",
+                dimension=int(manifest["model"]["dimension"]),
+                index=str(manifest.get("faiss_index", "IndexFlatIP")),
+                file=FAISS_FILE,
+            )
+        return cls(
+            backend=str(saved["backend"]),
+            dimension=int(saved["dimension"]),
+            index=str(saved.get("index", "")),
+            file=str(saved.get("file", "")),
+            collection=str(saved.get("collection", "")),
+            metric=str(saved.get("metric", "")),
+        )
 
-    def known(
-        self, record: Mapping[str, Any], chunk_ids: Sequence[str], previous: Vectors | None
-    ) -> set[str]:
-        """Which of ``chunk_ids`` already have a stored vector, so need no embedding.
+    def as_json(self) -> dict[str, Any]:
+        """The manifest's ``"vectors"`` entry (fields the backend does not use left out)."""
+        data: dict[str, Any] = {"backend": self.backend, "dimension": self.dimension}
+        for key in ("file", "collection", "metric"):
+            if value := getattr(self, key):
+                data[key] = value
+        data["index"] = self.index
+        return data
+
+
+@dataclass(frozen=True)
+class VectorPlan:
+    """Where a new version's vectors go, and which of its chunks already have one stored
+    (those need no embedding)."""
+
+    record: VectorsRecord
+    chunk_ids: tuple[str, ...]
+    known: frozenset[str] = field(default_factory=frozenset)
+
+
+@runtime_checkable
+class VectorWriter(Protocol):
+    """What the index writer asks of a vector backend, in this order, under its lock."""
+
+    def plan(
+        self, model: str, dimension: int, chunk_ids: Sequence[str], previous: Vectors | None
+    ) -> VectorPlan:
+        """Where the vectors of a version of ``chunk_ids`` go, and which are stored already.
 
         Args:
-            record: the new version's record.
-            chunk_ids: the new version's chunk ids.
+            model: the embedding model (Milvus keeps one collection per model).
+            dimension: its vector size.
+            chunk_ids: the new version's chunk ids, in row order.
             previous: the live version's vectors when they may be reused (same model and
-                backend, no rebuild); ``None`` to reuse nothing a version holds.
+                backend); ``None`` to reuse nothing a version holds.
         """
         ...
 
-    def add(self, record: Mapping[str, Any], fresh: Mapping[str, np.ndarray]) -> None:
-        """Keep freshly embedded vectors before any version names them (may do nothing)."""
-        ...
-
-    def write(
+    def commit(
         self,
-        staging: Path,
-        record: Mapping[str, Any],
-        chunk_ids: Sequence[str],
+        plan: VectorPlan,
         fresh: Mapping[str, np.ndarray],
         previous: Vectors | None,
+        staging: Path | None,
     ) -> list[str]:
-        """Write this backend's part of a new version into ``staging``.
+        """Store the freshly embedded vectors and write this backend's part of a version.
 
-        Every id in ``chunk_ids`` is in ``fresh`` or was :meth:`known` from ``previous``.
+        Every id of ``plan.chunk_ids`` is in ``fresh`` or in ``plan.known``. Called before
+        any version names the vectors. With ``staging=None`` (no new version: the content is
+        unchanged) only the fresh vectors are stored.
 
         Returns:
             the files written, relative to ``staging`` (the manifest checksums them).
         """
         ...
 
+    def collect_garbage(self, record: VectorsRecord, keep: Callable[[], set[str]]) -> None:
+        """Drop stored vectors whose id is not in ``keep()`` (may do nothing, and then need
+        not call it)."""
+        ...
+
+
+@runtime_checkable
+class VectorReader(Protocol):
+    """What the index loader asks of a vector backend."""
+
+    @property
+    def backend(self) -> str:
+        """``"faiss"`` or ``"milvus"``; the manifest records it."""
+        ...
+
     def open(
         self,
         path: Path,
-        record: Mapping[str, Any],
+        record: VectorsRecord,
         chunk_ids: Sequence[str],
-        dimension: int,
         *,
         verify: bool = True,
     ) -> Vectors:
@@ -148,10 +206,10 @@ class VectorStore(Protocol):
         """
         ...
 
-    def collect_garbage(self, record: Mapping[str, Any], keep: Callable[[], set[str]]) -> None:
-        """Drop stored vectors whose id is not in ``keep()`` (may do nothing, and then need
-        not call it)."""
-        ...
+
+@runtime_checkable
+class VectorStore(VectorWriter, VectorReader, Protocol):
+    """A configured vector backend: the writer's and the loader's side."""
 
 
 def store_for(settings: Settings, index_dir: Path | None = None) -> VectorStore:
@@ -230,32 +288,29 @@ class FaissStore:
 
     backend = "faiss"
 
-    def describe(self, model: str, dimension: int, n_chunks: int) -> dict[str, Any]:
-        kind = "IndexHNSWFlat" if _hnsw(n_chunks) else "IndexFlatIP"
-        return {"backend": self.backend, "file": FAISS_FILE, "dimension": dimension, "index": kind}
+    def plan(
+        self, model: str, dimension: int, chunk_ids: Sequence[str], previous: Vectors | None
+    ) -> VectorPlan:
+        kind = "IndexHNSWFlat" if _hnsw(len(chunk_ids)) else "IndexFlatIP"
+        record = VectorsRecord(self.backend, dimension, kind, file=FAISS_FILE)
+        known = frozenset(previous.ids) & frozenset(chunk_ids) if previous else frozenset()
+        return VectorPlan(record, tuple(chunk_ids), known)
 
-    def known(
-        self, record: Mapping[str, Any], chunk_ids: Sequence[str], previous: Vectors | None
-    ) -> set[str]:
-        if previous is None:
-            return set()
-        return set(previous.ids) & set(chunk_ids)
-
-    def add(self, record: Mapping[str, Any], fresh: Mapping[str, np.ndarray]) -> None:
-        """Nothing to do: a FAISS version's vectors are all written with the version."""
-
-    def write(
+    def commit(
         self,
-        staging: Path,
-        record: Mapping[str, Any],
-        chunk_ids: Sequence[str],
+        plan: VectorPlan,
         fresh: Mapping[str, np.ndarray],
         previous: Vectors | None,
+        staging: Path | None,
     ) -> list[str]:
+        """Write every vector of the version into its ``vectors.faiss``."""
+        if staging is None:
+            return []
+        chunk_ids = plan.chunk_ids
         old: dict[str, np.ndarray] = {}
         if previous is not None and set(chunk_ids) - set(fresh):
             old = dict(zip(previous.ids, previous.all(), strict=True))
-        matrix = np.zeros((len(chunk_ids), int(record["dimension"])), dtype=np.float32)
+        matrix = np.zeros((len(chunk_ids), plan.record.dimension), dtype=np.float32)
         for row, chunk_id in enumerate(chunk_ids):
             matrix[row] = fresh[chunk_id] if chunk_id in fresh else old[chunk_id]
         faiss.write_index(_make_faiss_index(matrix), str(staging / FAISS_FILE))
@@ -264,18 +319,17 @@ class FaissStore:
     def open(
         self,
         path: Path,
-        record: Mapping[str, Any],
+        record: VectorsRecord,
         chunk_ids: Sequence[str],
-        dimension: int,
         *,
         verify: bool = True,
     ) -> Vectors:
-        index = faiss.read_index(str(path / FAISS_FILE))
-        if index.ntotal != len(chunk_ids) or index.d != dimension:
+        index = faiss.read_index(str(path / (record.file or FAISS_FILE)))
+        if index.ntotal != len(chunk_ids) or index.d != record.dimension:
             raise VectorStoreError(f"{path} is inconsistent; run `chatbot index --rebuild`")
         return FaissVectors(index, chunk_ids)
 
-    def collect_garbage(self, record: Mapping[str, Any], keep: Callable[[], set[str]]) -> None:
+    def collect_garbage(self, record: VectorsRecord, keep: Callable[[], set[str]]) -> None:
         """Nothing to do: old versions' files go with their folders."""
 
 
@@ -431,55 +485,46 @@ class MilvusStore:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         return _client(self.uri)
 
-    def describe(self, model: str, dimension: int, n_chunks: int) -> dict[str, Any]:
-        return {
-            "backend": self.backend,
-            "collection": collection_name(model, dimension, self.prefix),
-            "dimension": dimension,
-            "metric": "IP",
-            "index": "FLAT",
-        }
+    def plan(
+        self, model: str, dimension: int, chunk_ids: Sequence[str], previous: Vectors | None
+    ) -> VectorPlan:
+        """Every id the collection already holds is known, whichever version stored it."""
+        collection = collection_name(model, dimension, self.prefix)
+        record = VectorsRecord(self.backend, dimension, "FLAT", collection=collection, metric="IP")
+        known: frozenset[str] = frozenset()
+        if self._open_collection(collection, dimension):
+            known = frozenset(self._present(collection, chunk_ids))
+        return VectorPlan(record, tuple(chunk_ids), known)
 
-    def known(
-        self, record: Mapping[str, Any], chunk_ids: Sequence[str], previous: Vectors | None
-    ) -> set[str]:
-        collection = str(record["collection"])
-        if not self._open_collection(collection, int(record["dimension"])):
-            return set()
-        return self._present(collection, chunk_ids)
-
-    def add(self, record: Mapping[str, Any], fresh: Mapping[str, np.ndarray]) -> None:
-        if not fresh:
-            return
-        collection = self._ensure(str(record["collection"]), int(record["dimension"]))
-        rows = [{"id": i, "vector": np.asarray(v, np.float32).tolist()} for i, v in fresh.items()]
-        for start in range(0, len(rows), _MILVUS_BATCH):
-            self.client.upsert(collection, rows[start : start + _MILVUS_BATCH])
-        # Sealed segments: durable, and Milvus Lite searches them far faster than fresh rows.
-        self.client.flush(collection)
-
-    def write(
+    def commit(
         self,
-        staging: Path,
-        record: Mapping[str, Any],
-        chunk_ids: Sequence[str],
+        plan: VectorPlan,
         fresh: Mapping[str, np.ndarray],
         previous: Vectors | None,
+        staging: Path | None,
     ) -> list[str]:
-        """Nothing goes into the version folder: :meth:`add` has stored the new vectors."""
-        self._ensure(str(record["collection"]), int(record["dimension"]))
+        """Upsert the fresh vectors; nothing goes into the version folder."""
+        record = plan.record
+        collection = self._ensure(record.collection, record.dimension)
+        if fresh:
+            rows = [
+                {"id": i, "vector": np.asarray(v, np.float32).tolist()} for i, v in fresh.items()
+            ]
+            for start in range(0, len(rows), _MILVUS_BATCH):
+                self.client.upsert(collection, rows[start : start + _MILVUS_BATCH])
+            # Sealed segments: durable, and Milvus Lite searches them far faster than fresh rows.
+            self.client.flush(collection)
         return []
 
     def open(
         self,
         path: Path,
-        record: Mapping[str, Any],
+        record: VectorsRecord,
         chunk_ids: Sequence[str],
-        dimension: int,
         *,
         verify: bool = True,
     ) -> Vectors:
-        collection = str(record["collection"])
+        collection, dimension = record.collection, record.dimension
         try:
             exists = self._open_collection(collection, dimension)
         except VectorStoreError:
@@ -500,9 +545,9 @@ class MilvusStore:
                 )
         return MilvusVectors(self.client, collection, chunk_ids, dimension)
 
-    def collect_garbage(self, record: Mapping[str, Any], keep: Callable[[], set[str]]) -> None:
-        collection = str(record["collection"])
-        if not self._open_collection(collection, int(record["dimension"])):
+    def collect_garbage(self, record: VectorsRecord, keep: Callable[[], set[str]]) -> None:
+        collection = record.collection
+        if not self._open_collection(collection, record.dimension):
             return
         live = keep()
         drop = [i for i in self.stored_ids(collection) if i not in live]

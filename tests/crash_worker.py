@@ -123,6 +123,7 @@ def main(argv: list[str]) -> int:
     from chatbot import index as index_module
     from chatbot.chunking import ChunkingConfig
     from chatbot.corpus import load_corpus
+    from chatbot.index import files as index_files
     from tests.conftest import FakeEmbedder
 
     class SlowFakeEmbedder(FakeEmbedder):
@@ -141,8 +142,8 @@ def main(argv: list[str]) -> int:
 
         return wrapper
 
-    index_module._sync = slowed(index_module._sync)
-    index_module._fsync_path = slowed(index_module._fsync_path)
+    index_files.sync = slowed(index_files.sync)
+    index_files.fsync_path = slowed(index_files.fsync_path)
 
     embedder = SlowFakeEmbedder()
     config = ChunkingConfig()

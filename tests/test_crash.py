@@ -10,6 +10,7 @@ folders, and against a reference index built in-process for the matching state.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import select
@@ -28,11 +29,13 @@ import faiss
 import numpy as np
 import pytest
 
-import chatbot.index as index_module
+import chatbot.index.updating as index_updating
 import chatbot.vectorstore as vectorstore_module
 from chatbot.chunking import Chunk, ChunkingConfig
 from chatbot.corpus import Article, load_corpus
 from chatbot.index import CURRENT, VERSIONS, Index, load_index, update_index
+from chatbot.index import files as index_files
+from chatbot.lexical import LexicalIndex
 from tests.conftest import FakeEmbedder
 from tests.crash_worker import MAX_BYTES, STATES, other, write_state
 
@@ -367,17 +370,17 @@ _CANDIDATES: list[tuple[Any, str]] = [
     (os, "fsync"),
     (faiss, "write_index"),
     (faiss, "read_index"),
-    (index_module.json, "dump"),
-    (index_module.json, "dumps"),
-    (index_module, "_sha256_file"),
+    (json, "dump"),
+    (json, "dumps"),
+    (index_files, "sha256_file"),
     (vectorstore_module, "_make_faiss_index"),
-    (index_module, "_sync"),
-    (index_module, "_fsync_path"),
-    (index_module, "_atomic_write_text"),
-    (index_module, "_collect_garbage"),
-    (getattr(index_module, "LexicalIndex", None), "save"),  # the BM25 files, where written
+    (index_files, "sync"),
+    (index_files, "fsync_path"),
+    (index_files, "atomic_write_text"),
+    (index_updating, "_collect_garbage"),
+    (LexicalIndex, "save"),  # the BM25 files
 ]
-TARGETS = [(owner, name) for owner, name in _CANDIDATES if hasattr(owner, name)]
+TARGETS = list(_CANDIDATES)
 
 
 def _label(module: Any, name: str) -> str:

@@ -18,13 +18,13 @@ import pytest
 from chatbot import library
 from chatbot.config import Settings
 from chatbot.index import (
-    _EMBED_STEP,
     IndexMismatchError,
     IndexNotFoundError,
     IndexUnusableError,
     current_version,
     load_index,
 )
+from chatbot.index.updating import _EMBED_STEP
 from chatbot.library import (
     ArticleInfo,
     ArticleNotFoundError,

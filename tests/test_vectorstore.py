@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import chatbot.index as index_module
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import load_corpus
@@ -27,6 +26,7 @@ from chatbot.index import (
     IndexUnusableError,
     configured_store,
     current_version,
+    files,
     load_index,
     update_index,
 )
@@ -240,7 +240,7 @@ def test_a_milvus_writer_dying_before_the_switch_leaves_the_old_index(
 
     path = corpus_copy / "lupus-nerve-pain.md"
     path.write_text(path.read_text() + "\nLupus fatigue is also common in flares.\n")
-    real_write = index_module._atomic_write_text
+    real_write = files.atomic_write_text
 
     def fail_on_current(target: Path, text: str) -> None:
         if target.name == "CURRENT":
@@ -248,7 +248,7 @@ def test_a_milvus_writer_dying_before_the_switch_leaves_the_old_index(
         real_write(target, text)
 
     with monkeypatch.context() as patch:
-        patch.setattr(index_module, "_atomic_write_text", fail_on_current)
+        patch.setattr(files, "atomic_write_text", fail_on_current)
         with pytest.raises(OSError, match="killed before the switch"):
             build(corpus_copy, index_dir, FakeEmbedder(), store)
 
@@ -399,14 +399,14 @@ def test_milvus_search_skips_rows_of_other_versions(
 ) -> None:
     """Most of the collection is not live: the search asks again until k live rows come."""
     store = make_store("milvus")
-    record = store.describe("synthetic", 16, 0)
     rng = np.random.default_rng(7)
     matrix = rng.normal(size=(400, 16)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     ids = [f"id{i:04d}" for i in range(400)]
-    store.add(record, dict(zip(ids, matrix, strict=True)))
+    plan = store.plan("synthetic", 16, ids, None)
+    store.commit(plan, dict(zip(ids, matrix, strict=True)), None, None)
     live = ids[::50]  # 8 live rows among 400
-    vectors = store.open(tmp_path, record, live, 16)
+    vectors = store.open(tmp_path, plan.record, live)
     assert isinstance(vectors, MilvusVectors)
     live_matrix = matrix[::50]
     for query in matrix[[1, 2, 3]]:

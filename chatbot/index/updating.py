@@ -1,66 +1,58 @@
-"""The saved index: vectors, a JSON-lines docstore and a JSON manifest, versioned.
+"""Updating an index: chunk and embed what changed, and switch a new version in atomically.
 
-Layout of an index folder::
-
-    index/
-      CURRENT                 name of the live version (switched with an atomic rename)
-      versions/v-<time>-<id>/
-        manifest.json         schema, model, chunking, vector backend, articles (sha256,
-                              chunk ids), checksums
-        chunks.jsonl          one chunk per line, in vector order
-        vectors.faiss         the FAISS index (inner product on normalised vectors); with the
-                              Milvus backend the vectors live in a Milvus collection instead
-        bm25/                 the BM25 index of the same chunks (bm25s, numpy arrays + JSON)
-      milvus.db/              Milvus Lite's data, when it is the backend and no URI is set
-
-A new version is written to a temporary folder, synced, renamed into ``versions/``, and
-only then named in ``CURRENT``; a reader therefore sees the old version or the new one,
-never a half-written one, and a process killed at any moment leaves the last good version.
-Where the vectors go is :mod:`chatbot.vectorstore`'s business. Nothing here uses pickle.
+:func:`update_index` reads the live version, keeps the chunks and vectors of articles whose
+sha256 is unchanged, chunks the others, asks the vector store (a
+:class:`~chatbot.vectorstore.VectorWriter`) which chunk vectors it already holds, embeds
+only the rest, and writes a new version aside before naming it in ``CURRENT``. The durable
+file operations are :mod:`chatbot.index.files`'.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
-import hashlib
 import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from chatbot.chunking import Chunk, ChunkingConfig, chunk_article
 from chatbot.corpus import Article, CorpusLoad
 from chatbot.embedding import Embedder
+from chatbot.index import files
+from chatbot.index.reading import (
+    BM25,
+    CHUNKS,
+    CURRENT,
+    MANIFEST,
+    SCHEMA_VERSION,
+    VERSIONS,
+    ArticleRecord,
+    EmptyCorpusError,
+    Index,
+    IndexNotFoundError,
+    IndexUnusableError,
+    configured_store,
+    load_index,
+)
 from chatbot.lexical import LexicalIndex
 from chatbot.vectorstore import (
-    FAISS_FILE,
-    FaissVectors,
+    VectorPlan,
     Vectors,
+    VectorsRecord,
     VectorStore,
     VectorStoreError,
-    store_for,
 )
-from chatbot.vectorstore import HNSW_THRESHOLD as HNSW_THRESHOLD
 
-if TYPE_CHECKING:
-    from chatbot.config import Settings
-
-SCHEMA_VERSION = 2
-CURRENT = "CURRENT"
-VERSIONS = "versions"
-MANIFEST = "manifest.json"
-CHUNKS = "chunks.jsonl"
-VECTORS = FAISS_FILE
-BM25 = "bm25"
+# The writer's lock file in the index folder: one writer at a time per folder.
+LOCK = ".lock"
 # Chunks embedded between two progress reports when a caller watches progress.
 _EMBED_STEP = 64
 
@@ -84,107 +76,6 @@ Delete the folder and run `chatbot index` to build it again.
 """
 
 
-class IndexUnusableError(RuntimeError):
-    """The index is missing, unreadable, or cannot be used with the current settings."""
-
-
-class IndexNotFoundError(IndexUnusableError):
-    pass
-
-
-class EmptyCorpusError(IndexUnusableError):
-    """The corpus is empty but the index holds articles: a re-index would remove them all."""
-
-
-class IndexMismatchError(IndexUnusableError):
-    """The index was built with another schema, model, dimension or vector backend: it must
-    be rebuilt."""
-
-
-@dataclass(frozen=True)
-class ArticleRecord:
-    """What the manifest keeps of each indexed article."""
-
-    id: str
-    title: str
-    sha256: str
-    source: str
-    meta: Mapping[str, Any]
-    chunk_ids: tuple[str, ...]
-    indexed_at: str
-
-
-@dataclass
-class Index:
-    """A loaded index version: chunks in vector order, their articles, their vectors (in
-    FAISS or Milvus, see :mod:`chatbot.vectorstore`) and the BM25 index."""
-
-    path: Path
-    manifest: dict[str, Any]
-    chunks: list[Chunk]
-    articles: dict[str, ArticleRecord]
-    vector_index: Vectors
-    lexical: LexicalIndex
-
-    @property
-    def backend(self) -> str:
-        """Where the vectors are: ``"faiss"`` or ``"milvus"``."""
-        return str(_vectors_record(self.manifest)["backend"])
-
-    @property
-    def faiss_index(self) -> Any:
-        """The FAISS index of a FAISS-backed version (``None`` with another backend)."""
-        return getattr(self.vector_index, "index", None)
-
-    @faiss_index.setter
-    def faiss_index(self, value: Any) -> None:
-        if not isinstance(self.vector_index, FaissVectors):
-            raise TypeError(f"the index in {self.path} does not keep its vectors in FAISS")
-        self.vector_index.index = value
-
-    @property
-    def model(self) -> str:
-        return str(self.manifest["model"]["name"])
-
-    @property
-    def dimension(self) -> int:
-        return int(self.manifest["model"]["dimension"])
-
-    @property
-    def built_at(self) -> str:
-        return str(self.manifest["built_at"])
-
-    @property
-    def version(self) -> str:
-        return self.path.name
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def search_rows(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The rows of the ``k`` chunks nearest to a normalised query vector, best first."""
-        if not self.chunks or k <= 0:
-            return []
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        if query.shape[1] != self.dimension:
-            raise IndexMismatchError(
-                f"query vector has {query.shape[1]} dimensions, the index {self.dimension}"
-            )
-        return self.vector_index.search(query, min(k, len(self.chunks)))
-
-    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
-        """The stored vectors of the given rows."""
-        if not rows:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return self.vector_index.vectors_of(rows)
-
-    def vectors(self) -> np.ndarray:
-        """All stored vectors, row ``i`` belonging to ``chunks[i]``."""
-        if not self.chunks:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return self.vector_index.all()
-
-
 @dataclass
 class IndexReport:
     """What one ``update_index`` call did."""
@@ -203,158 +94,6 @@ class IndexReport:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# ---------------------------------------------------------------------------- reading
-
-
-def current_version(index_dir: Path) -> Path:
-    """The folder of the live version.
-
-    Raises:
-        IndexNotFoundError: no index has been built in ``index_dir``.
-    """
-    index_dir = Path(index_dir)
-    try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise IndexNotFoundError(
-            f"no index in {index_dir}; build one with `chatbot index --index {index_dir}`"
-        ) from None
-    if not name or "/" in name or name.startswith("."):
-        raise IndexUnusableError(f"{index_dir / CURRENT} is damaged; run `chatbot index --rebuild`")
-    return index_dir / VERSIONS / name
-
-
-def load_index(
-    index_dir: Path,
-    *,
-    model: str | None = None,
-    verify: bool = True,
-    store: VectorStore | None = None,
-) -> Index:
-    """Load the live version of the index in ``index_dir``.
-
-    Args:
-        index_dir: the index folder.
-        model: when given, the embedding model the caller will query with; an index built
-            with another model is refused.
-        verify: check the files against the checksums in the manifest (and, with Milvus,
-            that the collection holds every vector the version names).
-        store: the configured vector store; an index whose vectors are in another backend
-            is refused. By default the one ``CHATBOT_VECTOR_BACKEND`` and
-            ``CHATBOT_MILVUS_URI`` name.
-
-    Raises:
-        IndexNotFoundError: there is no index.
-        IndexMismatchError: built with another schema, model or vector backend; re-index.
-        IndexUnusableError: the files are damaged, or the vector store lacks the version's vectors.
-    """
-    index_dir = Path(index_dir)
-    if store is None:
-        store = configured_store(index_dir=index_dir)
-    path = current_version(index_dir)
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexUnusableError(
-            f"cannot read {path / MANIFEST} ({exc}); run `chatbot index --rebuild`"
-        ) from exc
-    schema = manifest.get("schema_version")
-    if schema != SCHEMA_VERSION:
-        raise IndexMismatchError(
-            f"the index in {index_dir} has schema version {schema}, this program reads "
-            f"version {SCHEMA_VERSION}; re-index with `chatbot index --rebuild`"
-        )
-    built_with = manifest["model"]["name"]
-    if model is not None and built_with != model:
-        raise IndexMismatchError(
-            f"the index in {index_dir} was built with the embedding model {built_with!r}, "
-            f"but the settings name {model!r}; re-index with `chatbot index --rebuild` "
-            "(or set CHATBOT_EMBEDDING_MODEL back)"
-        )
-    record = _vectors_record(manifest)
-    if record["backend"] != store.backend:
-        raise IndexMismatchError(
-            f"the index in {index_dir} keeps its vectors in {record['backend']}, but the "
-            f"settings name {store.backend!r} (CHATBOT_VECTOR_BACKEND); re-index with "
-            f"`chatbot index --rebuild` (or set CHATBOT_VECTOR_BACKEND={record['backend']})"
-        )
-    if verify:
-        for name, expected in manifest["checksums"].items():
-            if ".." in name or name.startswith(("/", ".")):
-                raise IndexUnusableError(f"{path / MANIFEST} names an unexpected file {name!r}")
-            if _sha256_file(path / name) != expected:
-                raise IndexUnusableError(
-                    f"{path / name} does not match its checksum; run `chatbot index --rebuild`"
-                )
-    chunks = [Chunk(**json.loads(line)) for line in _read_lines(path / CHUNKS)]
-    dimension = int(manifest["model"]["dimension"])
-    try:
-        vectors = store.open(path, record, [c.id for c in chunks], dimension, verify=verify)
-    except VectorStoreError as exc:
-        raise IndexUnusableError(str(exc)) from exc
-    articles = {
-        a["id"]: ArticleRecord(**{**a, "chunk_ids": tuple(a["chunk_ids"])})
-        for a in manifest["articles"]
-    }
-    lexical = LexicalIndex.load(path / BM25, len(chunks))
-    return Index(
-        path=path,
-        manifest=manifest,
-        chunks=chunks,
-        articles=articles,
-        vector_index=vectors,
-        lexical=lexical,
-    )
-
-
-def configured_store(
-    settings: Settings | None = None, index_dir: Path | None = None
-) -> VectorStore:
-    """The vector store ``settings`` name (by default the ``CHATBOT_*`` variables), for the
-    index in ``index_dir`` (by default ``settings.index_dir``).
-
-    Raises:
-        IndexUnusableError: the Milvus URI cannot be used.
-    """
-    from chatbot.config import Settings
-
-    try:
-        return store_for(settings or Settings.from_env(), index_dir)
-    except VectorStoreError as exc:
-        raise IndexUnusableError(str(exc)) from exc
-
-
-def _vectors_record(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Where a version's vectors are (manifests from before the record meant FAISS)."""
-    record = manifest.get("vectors")
-    if isinstance(record, dict):
-        return record
-    return {
-        "backend": "faiss",
-        "file": VECTORS,
-        "dimension": manifest["model"]["dimension"],
-        "index": manifest.get("faiss_index", "IndexFlatIP"),
-    }
-
-
-def _read_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield line
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------- writing
 
 
 def update_index(
@@ -399,7 +138,7 @@ def update_index(
     if store is None:
         store = configured_store(index_dir=index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(index_dir):
+    with files.exclusive_lock(index_dir / LOCK):
         previous = _load_previous(index_dir, store)
         report = IndexReport(failed=[{"path": f.path, "error": f.error} for f in corpus.failures])
         if (
@@ -453,12 +192,13 @@ def update_index(
         titles = {r.id: r.title for r in records}
         report_progress("chunking", len(ordered), len(ordered))
         dimension = embedder.dimension
-        vectors = store.describe(embedder.name, dimension, len(chunks))
         try:
-            known = set() if rebuild else store.known(vectors, chunk_ids, reusable)
+            plan = store.plan(embedder.name, dimension, chunk_ids, reusable)
         except VectorStoreError as exc:
             raise IndexUnusableError(str(exc)) from exc
-        todo = [i for i, c in enumerate(chunks) if c.id not in known]
+        if rebuild:
+            plan = replace(plan, known=frozenset())
+        todo = [i for i, c in enumerate(chunks) if c.id not in plan.known]
         fresh: dict[str, np.ndarray] = {}
         step = _EMBED_STEP if progress is not None else max(len(todo), 1)
         for start in range(0, len(todo), step):
@@ -480,22 +220,32 @@ def update_index(
             and not rebuild
             and not (report.added or report.updated or report.removed)
         )
-        try:
-            store.add(vectors, fresh)  # Milvus: before any version names them
-        except VectorStoreError as exc:
-            raise IndexUnusableError(str(exc)) from exc
         if unchanged_content and previous is not None:
+            _commit_vectors(store, plan, fresh, reusable, None)  # Milvus: rows it lacked
             report.version = previous.version
             _collect_garbage(index_dir, keep=None)
-            _collect_vector_garbage(index_dir, store, _vectors_record(previous.manifest))
+            _collect_vector_garbage(index_dir, store, previous.vectors_record)
             return report
         report_progress("writing", 0, 1)
-        manifest = _manifest(embedder, config, records, dimension, vectors)
+        manifest = _manifest(embedder, config, records, dimension, plan.record)
         report.version = _write_version(
-            index_dir, manifest, chunks, titles, store, fresh, reusable if not rebuild else None
+            index_dir, manifest, chunks, titles, store, plan, fresh, None if rebuild else reusable
         )
         report_progress("writing", 1, 1)
         return report
+
+
+def _commit_vectors(
+    store: VectorStore,
+    plan: VectorPlan,
+    fresh: Mapping[str, np.ndarray],
+    previous: Vectors | None,
+    staging: Path | None,
+) -> list[str]:
+    try:
+        return store.commit(plan, fresh, previous, staging)
+    except VectorStoreError as exc:
+        raise IndexUnusableError(str(exc)) from exc
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -554,11 +304,11 @@ def _manifest(
     config: ChunkingConfig,
     records: Sequence[ArticleRecord],
     dimension: int,
-    vectors: Mapping[str, Any],
+    vectors: VectorsRecord,
 ) -> dict[str, Any]:
-    backend = {"vectors": dict(vectors)}
-    if vectors["backend"] == "faiss":
-        backend["faiss_index"] = vectors["index"]  # where readers of older manifests look
+    backend: dict[str, Any] = {"vectors": vectors.as_json()}
+    if vectors.backend == "faiss":
+        backend["faiss_index"] = vectors.index  # where readers of older manifests look
     return {
         "schema_version": SCHEMA_VERSION,
         "built_at": _now(),
@@ -589,6 +339,7 @@ def _write_version(
     chunks: Sequence[Chunk],
     titles: Mapping[str, str],
     store: VectorStore,
+    plan: VectorPlan,
     fresh: Mapping[str, np.ndarray],
     reusable: Vectors | None,
 ) -> str:
@@ -601,43 +352,38 @@ def _write_version(
     with (staging / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
-        _sync(handle)
-    try:
-        vector_files = store.write(
-            staging, manifest["vectors"], [c.id for c in chunks], fresh, reusable
-        )
-    except VectorStoreError as exc:
-        raise IndexUnusableError(str(exc)) from exc
+        files.sync(handle)
+    vector_files = _commit_vectors(store, plan, fresh, reusable, staging)
     for file in vector_files:
-        _fsync_path(staging / file)
+        files.fsync_path(staging / file)
     (staging / BM25).mkdir()
     LexicalIndex.build([c.embedding_text(titles[c.article_id]) for c in chunks]).save(
         staging / BM25
     )
-    files = [
+    written = [
         CHUNKS,
         *vector_files,
         *sorted(f"{BM25}/{p.name}" for p in (staging / BM25).iterdir()),
     ]
-    for file in files:
-        _fsync_path(staging / file)
-    _fsync_path(staging / BM25)
-    manifest = {**manifest, "checksums": {f: _sha256_file(staging / f) for f in files}}
+    for file in written:
+        files.fsync_path(staging / file)
+    files.fsync_path(staging / BM25)
+    manifest = {**manifest, "checksums": {f: files.sha256_file(staging / f) for f in written}}
     with (staging / MANIFEST).open("w", encoding="utf-8") as handle:
         json.dump(manifest, handle, ensure_ascii=False, indent=1)
-        _sync(handle)
-    _fsync_path(staging)
+        files.sync(handle)
+    files.fsync_path(staging)
     os.rename(staging, versions / name)
-    _fsync_path(versions)
+    files.fsync_path(versions)
     previous = _live_name(index_dir)
-    _atomic_write_text(index_dir / CURRENT, name + "\n")
+    files.atomic_write_text(index_dir / CURRENT, name + "\n")
     # The new version is live: what follows is housekeeping and must not report failure.
     with contextlib.suppress(OSError):
         readme = index_dir / "README.md"
         if not readme.exists():
-            _atomic_write_text(readme, _README)
+            files.atomic_write_text(readme, _README)
     _collect_garbage(index_dir, keep={name, previous} - {None})
-    _collect_vector_garbage(index_dir, store, manifest["vectors"])
+    _collect_vector_garbage(index_dir, store, plan.record)
     return name
 
 
@@ -646,15 +392,6 @@ def _live_name(index_dir: Path) -> str | None:
         return (index_dir / CURRENT).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        _sync(handle)
-    os.replace(tmp, path)
-    _fsync_path(path.parent)
 
 
 def _collect_garbage(index_dir: Path, keep: set[str | None] | None) -> None:
@@ -671,7 +408,7 @@ def _collect_garbage(index_dir: Path, keep: set[str | None] | None) -> None:
             path.unlink(missing_ok=True)
 
 
-def _collect_vector_garbage(index_dir: Path, store: VectorStore, record: Mapping[str, Any]) -> None:
+def _collect_vector_garbage(index_dir: Path, store: VectorStore, record: VectorsRecord) -> None:
     """Drop stored vectors that no version left on disk names (Milvus rows of removed or
     changed chunks, and of writers that died before their switch). Best effort: the update
     has succeeded, and anything left is collected by the next one."""
@@ -679,7 +416,7 @@ def _collect_vector_garbage(index_dir: Path, store: VectorStore, record: Mapping
         store.collect_garbage(record, lambda: _chunk_ids_on_disk(index_dir, record))
 
 
-def _chunk_ids_on_disk(index_dir: Path, record: Mapping[str, Any]) -> set[str]:
+def _chunk_ids_on_disk(index_dir: Path, record: VectorsRecord) -> set[str]:
     """The chunk ids of every version on disk that keeps its vectors where ``record`` says.
 
     Raises:
@@ -690,37 +427,10 @@ def _chunk_ids_on_disk(index_dir: Path, record: Mapping[str, Any]) -> set[str]:
         if path.name.startswith(".tmp-"):
             continue
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        other = _vectors_record(manifest)
-        if (other["backend"], other.get("collection")) == (
-            record["backend"],
-            record.get("collection"),
-        ):
+        other = VectorsRecord.from_manifest(manifest)
+        if (other.backend, other.collection) == (record.backend, record.collection):
             ids.update(c for a in manifest["articles"] for c in a["chunk_ids"])
     return ids
-
-
-def _sync(handle: Any) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _writer_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time per index folder (the lock dies with its process)."""
-    with (index_dir / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _now() -> str:
