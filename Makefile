@@ -31,17 +31,17 @@ browser:
 
 # The Streamlit app: chat, search and library pages.
 run: setup
-	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
+	$(BIN)/chatbot index --if-missing
 	$(BIN)/streamlit run ui/app.py --server.address localhost --server.port $(PORT)
 
 # The same answers in the terminal.
 chat: setup
-	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
+	$(BIN)/chatbot index --if-missing
 	$(BIN)/chatbot ask
 
 # The HTTP API on http://127.0.0.1:8000 (docs/api.md).
 serve: setup
-	test -f "$${CHATBOT_INDEX_DIR:-index}/CURRENT" || $(BIN)/chatbot index
+	$(BIN)/chatbot index --if-missing
 	$(BIN)/chatbot serve
 
 index: setup

@@ -17,6 +17,7 @@ from itertools import zip_longest
 from typing import Any, Literal, Protocol
 
 from chatbot import safety, understanding
+from chatbot.cache import LruCache
 from chatbot.chunking import embedding_text, split_sentences
 from chatbot.config import Settings
 from chatbot.lexical import tokenize
@@ -490,6 +491,10 @@ class Chatbot:
                 reading = understanding.Understanding(reading.reader, understanding.NullJudge())
         self.understanding = reading
         self._vocabulary: tuple[str, understanding.Vocabulary] | None = None
+        # Answers to first messages, and the readings (search, rerank, coverage) of
+        # standalone queries; both keyed by the index version too, and bounded.
+        self.answers: LruCache[Answer] = LruCache(self.settings.answer_cache_size)
+        self.readings: LruCache[Reading | None] = LruCache(self.settings.answer_cache_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Chatbot:
@@ -521,6 +526,27 @@ class Chatbot:
             articles: answer from these article ids only (``None``: all of them).
         """
         started = time.perf_counter()
+        key = None
+        if not history:
+            # A first message is answered from itself alone: the same text, filter and index
+            # version give the same answer, so a repeat is served from the cache.
+            scope = None if articles is None else frozenset(articles)
+            key = (self.retriever.index.version, question, scope)
+            found, cached = self.answers.get(key)
+            if found and cached is not None:
+                return replace(cached, latency_ms=_elapsed_ms(started))
+        answer = self._ask(question, history, articles, started)
+        if key is not None:
+            self.answers.put(key, answer)
+        return answer
+
+    def _ask(
+        self,
+        question: str,
+        history: Sequence[Turn | dict[str, str]],
+        articles: Collection[str] | None,
+        started: float,
+    ) -> Answer:
         triage = safety.triage(question, detector=self.detector)
         flags = list(triage.flags)
         # An emergency shows every triage message first; otherwise the dosing note goes with
@@ -545,7 +571,7 @@ class Chatbot:
                 answer=f"{alert}\n\n{text}".strip() if alert else text,
                 citations=cites,
                 flags=tuple(dict.fromkeys(flags)),
-                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+                latency_ms=_elapsed_ms(started),
                 tier=triage.tier,
                 alert=alert,
                 categories=triage.categories,
@@ -782,7 +808,20 @@ class Chatbot:
         exclude: Collection[str] | str = (),
     ) -> Reading | None:
         """Retrieve for ``query`` and judge whether the passages answer it; ``None`` when no
-        passage clears the evidence bar."""
+        passage clears the evidence bar. Kept in :attr:`readings` by the standalone query,
+        the article filter and the index version."""
+        scope = None if articles is None else frozenset(articles)
+        shown = exclude if isinstance(exclude, str) else tuple(exclude)
+        key = (self.retriever.index.version, query, scope, dosing, shown)
+        return self.readings.get_or_make(key, lambda: self._read(query, articles, dosing, exclude))
+
+    def _read(
+        self,
+        query: str,
+        articles: Collection[str] | None,
+        dosing: bool,
+        exclude: Collection[str] | str,
+    ) -> Reading | None:
         hits = self._search(query, self.settings.answer_passages, articles)
         if not hits or hits[0].evidence < self.settings.answer_min_evidence:
             return None
@@ -924,6 +963,10 @@ def _not_mentioned(missing: Sequence[understanding.Concept], topic: str | None) 
     if topic and topic.lower() not in " ".join(says).lower():
         return f"The articles do not mention {topic} and {_join(says)}."
     return f"The articles do not mention {_join(says)}."
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _turns(

@@ -13,8 +13,8 @@ from typing import Any, TextIO, cast
 from chatbot.config import LAY_EXPANSIONS, MAX_QUESTION_CHARS, Settings, SettingsError
 from chatbot.corpus import load_corpus
 from chatbot.embedding import EmbeddingError, get_embedder
-from chatbot.index import IndexUnusableError, load_index
-from chatbot.library import reindex
+from chatbot.index import IndexUnusableError, configured_store, load_index
+from chatbot.library import ensure_index, reindex, status_of
 from chatbot.reranking import RerankerError
 from chatbot.retrieval import MODES, Retriever
 
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, help="article folder (CHATBOT_CORPUS_DIR)")
     p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything")
+    p.add_argument(
+        "--if-missing", action="store_true", help="only build one when the folder has none"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("search", help="find passages; without QUERY, one query per stdin line")
@@ -109,19 +112,20 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     embedder = get_embedder(settings.embedding_model, settings.embedding_batch_size)
     if hasattr(embedder, "show_progress"):
         cast(Any, embedder).show_progress = sys.stderr.isatty()
-    report = reindex(settings, rebuild=args.rebuild)
+    if args.if_missing:
+        if args.rebuild:
+            raise ValueError("--if-missing and --rebuild do not go together")
+        built = ensure_index(settings)
+        if built is None:
+            print(f"an index is there already: {settings.index_dir}", file=sys.stderr)
+            return 0
+        report = built
+    else:
+        report = reindex(settings, rebuild=args.rebuild)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
     else:
-        for label in ("added", "updated", "removed", "unchanged", "kept_previous"):
-            ids = getattr(report, label)
-            if ids:
-                print(f"{label.replace('_', ' ')}: {', '.join(ids)}")
-        print(
-            f"{report.articles} articles, {report.chunks} chunks "
-            f"({report.embedded_chunks} embedded, {report.reused_chunks} reused) "
-            f"in {settings.index_dir} [{report.version}]"
-        )
+        print(report.summary(settings.index_dir))
     for failure in report.failed:
         print(f"failed: {failure['path']}: {failure['error']}", file=sys.stderr)
     return 1 if report.failed else 0
@@ -408,21 +412,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    index = load_index(settings.index_dir, verify=False)
-    info = {
-        "index": str(settings.index_dir),
-        "version": index.version,
-        "articles": len(index.articles),
-        "chunks": len(index),
-        "model": index.model,
-        "dimension": index.dimension,
-        "built_at": index.built_at,
-        "article_ids": sorted(index.articles),
-    }
+    index = load_index(settings.index_dir, verify=False, store=configured_store(settings))
+    status = status_of(settings, index)
     if args.json:
-        print(json.dumps(info, ensure_ascii=False))
+        print(json.dumps(status.as_json(), ensure_ascii=False))
     else:
-        for key, value in info.items():
+        for key, value in status.as_json().items():
             if key != "article_ids":
                 print(f"{key}: {value}")
         for record in sorted(index.articles.values(), key=lambda r: r.id):

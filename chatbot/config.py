@@ -63,6 +63,9 @@ class Settings:
     candidates: int = 30
     rrf_k: int = 60
     rerank_top: int = 6
+    # The most passages the cross-encoder rescores for one search, whatever ``k`` asks for
+    # (the rest follow in fused order): a bound on the slowest stage's work per request.
+    rerank_limit: int = 20
     # Rescored candidates rank by cross-encoder logit + weight x rrf_k x fused score (rrf_k x
     # fused lies in (0, 2]: about 1 per list that found the chunk, a little more the higher it
     # ranked there). 0 ranks by the cross-encoder alone. Checked by 5-fold cross-validation on
@@ -81,6 +84,13 @@ class Settings:
     # question counts as not covered by the articles (chosen on the gold set).
     answer_passages: int = 5
     answer_min_evidence: float = 0.5
+    # Answers kept in memory per loaded index version (least recently used dropped first;
+    # 0 turns the cache off). An answer is a few kilobytes.
+    answer_cache_size: int = 512
+    # The HTTP API: questions and searches served at once, and how many more may wait for
+    # a turn; a request beyond both gets 429 with Retry-After at once.
+    api_workers: int = 2
+    api_queue: int = 8
     # Triage: the detector that reads meaning beside the rules. "bundled" (weights shipped in
     # chatbot/safety/data/detector.json), "none" (rules only) or the path of a weights file
     # from `python -m chatbot.safety.training --out PATH`. The scenario bank it is fit on and
@@ -153,11 +163,16 @@ class Settings:
             "candidates",
             "rrf_k",
             "rerank_top",
+            "rerank_limit",
             "answer_passages",
+            "api_workers",
         )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"CHATBOT_{name.upper()} must be a positive integer")
+        for name in ("answer_cache_size", "api_queue"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"CHATBOT_{name.upper()} must be an integer >= 0")
         if not 0.0 <= self.answer_min_evidence <= 1.0:
             raise SettingsError("CHATBOT_ANSWER_MIN_EVIDENCE must be in [0, 1]")
         if not (math.isfinite(self.rerank_fusion_weight) and self.rerank_fusion_weight >= 0.0):

@@ -25,6 +25,8 @@ from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import SUPPORTED_SUFFIXES, ArticleError, load_article, load_corpus
 from chatbot.index import (
+    CURRENT,
+    Index,
     IndexReport,
     IndexUnusableError,
     Progress,
@@ -37,6 +39,8 @@ from chatbot.index import (
 from chatbot.retrieval import Hit, Mode, Retriever, default_mode
 
 UPLOAD_SUFFIXES = (".md", ".txt", ".html")
+# The most files one upload may hold (the library page and POST /articles).
+MAX_UPLOAD_FILES = 10
 _SLUG_DROP = re.compile(r"[^a-z0-9._-]+")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -49,6 +53,17 @@ class LibraryError(ValueError):
 
 class ArticleNotFoundError(LibraryError):
     """No article with that id is in the corpus."""
+
+
+class UploadRefusedError(LibraryError):
+    """An upload of which at least one file cannot be used; nothing of it was saved.
+
+    ``problems`` holds ``(position of the file in the upload, what is wrong with it)``.
+    """
+
+    def __init__(self, problems: Sequence[tuple[int, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(msg for _, msg in self.problems) + "; nothing was saved")
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,41 @@ def save_article(settings: Settings, filename: str, data: bytes) -> ArticleInfo:
     )
 
 
+def save_articles(settings: Settings, uploads: Sequence[tuple[str, bytes]]) -> list[ArticleInfo]:
+    """Save an upload of several files into the corpus: every file, or none of them.
+
+    This is the upload policy of every way in (the library page and ``POST /articles``):
+    at most :data:`MAX_UPLOAD_FILES` files; each is checked as :func:`save_article` checks
+    one (name, size, encoding, content) in a scratch corpus first, and two files may not
+    give the same article id. Only when all pass are they written, one atomic write each.
+
+    Raises:
+        UploadRefusedError: one or more files cannot be used (each problem names its file).
+    """
+    if len(uploads) > MAX_UPLOAD_FILES:
+        raise UploadRefusedError(
+            [(MAX_UPLOAD_FILES, f"{len(uploads)} files: upload at most {MAX_UPLOAD_FILES} at once")]
+        )
+    problems: list[tuple[int, str]] = []
+    seen: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="chatbot-check-") as scratch:
+        probe = settings.with_overrides(corpus_dir=Path(scratch))
+        for i, (name, data) in enumerate(uploads):
+            try:
+                article_id, _ = article_id_for(name)
+                if article_id in seen:
+                    raise LibraryError(
+                        f"{name}: gives the article id {article_id!r}, as {seen[article_id]} does"
+                    )
+                seen[article_id] = name
+                save_article(probe, name, data)
+            except LibraryError as exc:
+                problems.append((i, str(exc)))
+    if problems:
+        raise UploadRefusedError(problems)
+    return [save_article(settings, name, data) for name, data in uploads]
+
+
 def delete_article(settings: Settings, article_id: str) -> list[str]:
     """Remove an article's file from the corpus; the next :func:`reindex` drops its chunks.
 
@@ -163,6 +213,55 @@ def delete_article(settings: Settings, article_id: str) -> list[str]:
         for path in removed:
             path.unlink(missing_ok=True)
     return [p.name for p in removed]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """The live index in a few figures (``chatbot status``, ``GET /healthz``)."""
+
+    index: str
+    version: str
+    articles: int
+    chunks: int
+    model: str
+    dimension: int
+    built_at: str
+    article_ids: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def index_status(settings: Settings) -> IndexStatus:
+    """What the live index holds (checksums not verified: this is a quick look).
+
+    Raises:
+        IndexNotFoundError, IndexMismatchError: no usable index; re-index.
+    """
+    index = load_index(settings.index_dir, verify=False, store=configured_store(settings))
+    return status_of(settings, index)
+
+
+def status_of(settings: Settings, index: Index) -> IndexStatus:
+    """:class:`IndexStatus` of a loaded index."""
+    return IndexStatus(
+        index=str(settings.index_dir),
+        version=index.version,
+        articles=len(index.articles),
+        chunks=len(index),
+        model=index.model,
+        dimension=index.dimension,
+        built_at=index.built_at,
+        article_ids=sorted(index.articles),
+    )
+
+
+def ensure_index(settings: Settings, progress: Progress | None = None) -> IndexReport | None:
+    """Build the index from the corpus when the index folder has none yet (a first start);
+    the report of that build, or ``None`` when an index was there (it is not checked)."""
+    if (Path(settings.index_dir) / CURRENT).exists():
+        return None
+    return reindex(settings, progress=progress)
 
 
 def reindex(
@@ -330,6 +429,20 @@ class Service:
     ) -> list[Hit]:
         k = self.settings.search_k if k is None else k
         return self.chatbot.retriever.search(query, k=k, mode=mode, articles=articles)
+
+    def status(self) -> IndexStatus:
+        """The index answering now, in a few figures (loaded when it is not yet)."""
+        return status_of(self.settings, self.chatbot.retriever.index)
+
+    def articles(self) -> list[ArticleInfo]:
+        return list_articles(self.settings)
+
+    def save_articles(self, uploads: Sequence[tuple[str, bytes]]) -> list[ArticleInfo]:
+        """:func:`save_articles`: every file of the upload saved, or none."""
+        return save_articles(self.settings, uploads)
+
+    def delete_article(self, article_id: str) -> list[str]:
+        return delete_article(self.settings, article_id)
 
     def reindex(self, *, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         report = reindex(self.settings, rebuild=rebuild, progress=progress)

@@ -183,7 +183,7 @@ class Retriever:
                 if cand.dense is None:
                     cand.dense = float(vector @ query_vector)
         if mode == "rerank" and self.reranker is not None:
-            top = ordered[: max(s.rerank_top, k)]
+            top = ordered[: min(max(s.rerank_top, k), s.rerank_limit)]
             scores = self.reranker.score(semantic_query, [self._passage(c.row) for c in top])
             for cand, score in zip(top, scores, strict=True):
                 cand.rerank = float(score)

@@ -11,8 +11,8 @@ import streamlit as st
 from chatbot import presentation
 from chatbot.answering import Answer
 from chatbot.config import Settings
-from chatbot.index import CURRENT, IndexUnusableError
-from chatbot.library import Service, reindex
+from chatbot.index import IndexUnusableError
+from chatbot.library import Service, ensure_index
 
 EMERGENCY_TITLE = "Get help now"
 URGENT_TITLE = "Contact your doctor today"
@@ -20,8 +20,7 @@ URGENT_TITLE = "Contact your doctor today"
 
 @st.cache_resource(show_spinner="Loading the models and the index…")
 def _service(settings: Settings) -> Service:
-    if not (settings.index_dir / CURRENT).exists():
-        reindex(settings)  # first start: build the default index from the corpus
+    ensure_index(settings)  # first start: build the default index from the corpus
     service = Service(settings)
     _ = service.chatbot  # load the models before the first question
     return service

@@ -256,19 +256,21 @@ def test_library_upload_and_reindex(server: tuple[str, Path], page: Any) -> None
     page.get_by_role("button", name="Unlock").click()
     page.get_by_role("button", name="Re-index now").wait_for()
 
-    page.locator('input[type="file"]').set_input_files(
-        files=[
-            {
-                "name": "Tingling Notes.md",
-                "mimeType": "text/markdown",
-                "buffer": HOSTILE_ARTICLE.encode(),
-            },
-            {"name": "broken.md", "mimeType": "text/markdown", "buffer": b"\xff\xfe\x00binary"},
-        ]
-    )
+    good = {
+        "name": "Tingling Notes.md",
+        "mimeType": "text/markdown",
+        "buffer": HOSTILE_ARTICLE.encode(),
+    }
+    broken = {"name": "broken.md", "mimeType": "text/markdown", "buffer": b"\xff\xfe\x00binary"}
+    # An upload is saved whole or not at all (the policy of POST /articles too).
+    page.locator('input[type="file"]').set_input_files(files=[good, broken])
+    page.get_by_role("button", name="Add to the library").click()
+    page.get_by_text("broken.md:").wait_for()
+    page.get_by_text("Nothing was saved").wait_for()
+    assert sorted(p.name for p in corpus.iterdir()) == sorted(p.name for p in CORPUS.iterdir())
+    page.locator('input[type="file"]').set_input_files(files=[good])
     page.get_by_role("button", name="Add to the library").click()
     page.get_by_text("Saved tingling-notes.md").wait_for()
-    page.get_by_text("broken.md:").wait_for()
     assert sorted(p.name for p in corpus.iterdir()) == sorted(
         [*(p.name for p in CORPUS.iterdir()), "tingling-notes.md"]
     )

@@ -9,11 +9,12 @@ import streamlit as st
 
 from chatbot import webui
 from chatbot.library import (
+    MAX_UPLOAD_FILES,
     UPLOAD_SUFFIXES,
     LibraryError,
+    UploadRefusedError,
     delete_article,
     list_articles,
-    save_article,
 )
 from chatbot.presentation import escape_markdown
 
@@ -80,18 +81,22 @@ article_table()
 st.subheader("Add or replace articles")
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader(
-        "Markdown, text or HTML files; a file whose name matches an article replaces it",
+        f"Markdown, text or HTML files, at most {MAX_UPLOAD_FILES}; a file whose name matches "
+        "an article replaces it",
         type=[s.lstrip(".") for s in UPLOAD_SUFFIXES],
         accept_multiple_files=True,
     )
     upload = st.form_submit_button("Add to the library")
-if upload:
-    for file in files or []:
-        try:
-            info = save_article(settings, file.name, file.getvalue())
-        except LibraryError as exc:
-            st.error(escape_markdown(str(exc)), icon=":material/error:")
-        else:
+if upload and files:
+    # One policy with POST /articles: every file is checked first, and all are saved or none.
+    try:
+        saved = service.save_articles([(file.name, file.getvalue()) for file in files])
+    except UploadRefusedError as exc:
+        for _, problem in exc.problems:
+            st.error(escape_markdown(problem), icon=":material/error:")
+        st.error("Nothing was saved: fix or leave out the files above and upload again.")
+    else:
+        for info in saved:
             st.success(
                 escape_markdown(f"Saved {info.source} (“{info.title}”).")
                 + " Re-index to make it searchable."
@@ -131,18 +136,7 @@ if st.button("Re-index now", type="primary", icon=":material/sync:"):
         st.error("Re-index failed, the live index is unchanged: " + escape_markdown(str(exc)))
     else:
         bar.progress(1.0, text="Done")
-        changed = {
-            "added": report.added,
-            "updated": report.updated,
-            "removed": report.removed,
-        }
-        summary = "; ".join(f"{k}: {', '.join(v)}" for k, v in changed.items() if v)
-        st.success(
-            escape_markdown(
-                f"Index {report.version}: {report.articles} articles, {report.chunks} chunks "
-                f"({report.embedded_chunks} embedded, {report.reused_chunks} reused). "
-                + (summary or "Nothing changed.")
-            )
-        )
+        lines = report.summary().splitlines()
+        st.success("  \n".join(escape_markdown(line) for line in lines))
         for failure in report.failed:
             st.error(escape_markdown(f"{failure['path']}: {failure['error']}"))

@@ -95,6 +95,21 @@ class IndexReport:
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self, where: str | Path | None = None) -> str:
+        """What changed, a line per kind, then the size of the new version (``where``: the
+        index folder, named in the last line when given)."""
+        lines = []
+        for label in ("added", "updated", "removed", "unchanged", "kept_previous"):
+            ids = getattr(self, label)
+            if ids:
+                lines.append(f"{label.replace('_', ' ')}: {', '.join(ids)}")
+        place = f" in {where}" if where is not None else ""
+        lines.append(
+            f"{self.articles} articles, {self.chunks} chunks ({self.embedded_chunks} embedded, "
+            f"{self.reused_chunks} reused){place} [{self.version}]"
+        )
+        return "\n".join(lines)
+
 
 def update_index(
     corpus: CorpusLoad,

@@ -1,0 +1,208 @@
+"""The latency budget on fakes: the answer cache, the cross-encoder's bound, the admission gate.
+
+The figures (requests/s, p50/p99, 429s) are measured by ``benchmarks/bench_load.py``; these
+tests prove the behaviour that the figures rest on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from chatbot.answering import Chatbot, Turn
+from chatbot.api.guard import AdmissionGate
+from chatbot.cache import LruCache
+from chatbot.chunking import ChunkingConfig
+from chatbot.config import Settings, SettingsError
+from chatbot.corpus import load_corpus
+from chatbot.index import load_index, update_index
+from chatbot.retrieval import Retriever
+from tests.conftest import CORPUS, FakeEmbedder, KeywordReranker
+
+QUESTION = "Can Dupixent cause nerve pain?"
+
+# ------------------------------------------------------------------------------ the cache
+
+
+def test_the_cache_keeps_at_most_its_size_dropping_the_least_recently_used() -> None:
+    cache: LruCache[str] = LruCache(2)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.get("a") == (True, "A")  # "a" is now the most recently used
+    cache.put("c", "C")
+    assert len(cache) == 2
+    assert cache.get("b") == (False, None)
+    assert cache.get("a") == (True, "A") and cache.get("c") == (True, "C")
+    assert cache.stats.hits == 3 and cache.stats.misses == 1
+
+
+def test_the_cache_keeps_none_and_size_zero_keeps_nothing() -> None:
+    made: list[str] = []
+
+    def make() -> None:
+        made.append("x")
+
+    cache: LruCache[None] = LruCache(4)
+    assert cache.get_or_make("k", make) is None
+    assert cache.get_or_make("k", make) is None
+    assert made == ["x"]
+    off: LruCache[int] = LruCache(0)
+    off.put("k", 1)
+    assert len(off) == 0 and off.get("k") == (False, None)
+    with pytest.raises(ValueError, match=">= 0"):
+        LruCache(-1)
+
+
+def test_cache_and_queue_settings_are_checked() -> None:
+    with pytest.raises(SettingsError, match="CHATBOT_ANSWER_CACHE_SIZE"):
+        Settings.from_env({"CHATBOT_ANSWER_CACHE_SIZE": "-1"})
+    with pytest.raises(SettingsError, match="CHATBOT_API_WORKERS"):
+        Settings.from_env({"CHATBOT_API_WORKERS": "0"})
+    with pytest.raises(SettingsError, match="CHATBOT_RERANK_LIMIT"):
+        Settings.from_env({"CHATBOT_RERANK_LIMIT": "0"})
+    assert Settings.from_env({"CHATBOT_API_QUEUE": "0"}).api_queue == 0
+
+
+# ------------------------------------------------------------------ answers from the cache
+
+
+def _bot(tmp_path: Path, **changes: Any) -> tuple[Chatbot, KeywordReranker]:
+    embedder = FakeEmbedder(dimension=512)
+    update_index(
+        load_corpus(CORPUS, max_bytes=5_000_000),
+        tmp_path / "i",
+        embedder,
+        ChunkingConfig(max_tokens=128),
+    )
+    reranker = KeywordReranker("dupixent")
+    settings = Settings(evidence_dense_scale=20.0, evidence_dense_shift=-6.0, **changes)
+    retriever = Retriever(load_index(tmp_path / "i"), embedder, reranker, settings)
+    return Chatbot(retriever, settings=settings), reranker
+
+
+def _same(a: Any, b: Any) -> bool:
+    return dataclasses.replace(a, latency_ms=0.0) == dataclasses.replace(b, latency_ms=0.0)
+
+
+def test_a_repeated_question_is_answered_from_the_cache(tmp_path: Path) -> None:
+    bot, reranker = _bot(tmp_path)
+    first = bot.ask(QUESTION)
+    work = len(reranker.calls)
+    assert work > 0
+    again = bot.ask(QUESTION)
+    assert len(reranker.calls) == work  # no search, no cross-encoder
+    assert _same(again, first)
+    assert bot.answers.stats.hits == 1
+
+
+def test_the_filter_and_the_index_version_are_part_of_the_key(tmp_path: Path) -> None:
+    bot, reranker = _bot(tmp_path)
+    everything = bot.ask(QUESTION)
+    work = len(reranker.calls)
+    only_lupus = bot.ask(QUESTION, articles=["lupus-nerve-pain"])
+    assert len(reranker.calls) > work
+    assert {c.article_id for c in only_lupus.citations} <= {"lupus-nerve-pain"}
+    assert everything.citations[0].article_id == "dupixent-nerve-pain"
+    work = len(reranker.calls)
+    index = bot.retriever.index
+    bot.retriever.index = dataclasses.replace(index, path=index.path.with_name("v-next"))
+    bot.ask(QUESTION)
+    assert len(reranker.calls) > work  # a new version: asked again
+
+
+def test_a_follow_up_is_read_once_per_standalone_query(tmp_path: Path) -> None:
+    bot, reranker = _bot(tmp_path)
+    answer = bot.ask(QUESTION)
+    history = [
+        Turn("user", QUESTION),
+        Turn("assistant", answer.answer, tuple(c.article_id for c in answer.citations)),
+    ]
+    first = bot.ask("what about children?", history)
+    work = len(reranker.calls)
+    again = bot.ask("what about children?", history)
+    # A conversation is not a first message, but its standalone query's reading is kept.
+    assert bot.answers.stats.hits == 0
+    assert bot.readings.stats.hits >= 1
+    assert len(reranker.calls) == work
+    assert _same(again, first)
+
+
+def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path: Path) -> None:
+    bot, reranker = _bot(tmp_path, answer_cache_size=0)
+    bot.ask(QUESTION)
+    work = len(reranker.calls)
+    bot.ask(QUESTION)
+    assert len(reranker.calls) == 2 * work
+    assert len(bot.answers) == 0 and len(bot.readings) == 0
+
+
+# ------------------------------------------------------------ the cross-encoder's bound
+
+
+def test_the_cross_encoder_rescores_at_most_rerank_limit_passages(tmp_path: Path) -> None:
+    bot, reranker = _bot(tmp_path, rerank_limit=8)
+    hits = bot.retriever.search(QUESTION, k=30)
+    assert reranker.calls == [8]
+    assert len(hits) == 30
+    assert all(h.rerank_score is not None for h in hits[:8])
+    assert all(h.rerank_score is None for h in hits[8:])
+
+
+# ------------------------------------------------------------------ the admission gate
+
+
+class Held:
+    """An ASGI app that answers 200 once ``release`` is set; counts what it served."""
+
+    def __init__(self) -> None:
+        self.release = anyio.Event()
+        self.served = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.release.wait()
+        self.served += 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _until(condition: Any) -> None:
+    for _ in range(10_000):  # bounded: each turn lets the other tasks run
+        if condition():
+            return
+        await anyio.sleep(0)
+    raise AssertionError("the state was not reached")
+
+
+@pytest.mark.asyncio
+async def test_the_gate_queues_then_refuses_with_retry_after() -> None:
+    held = Held()
+    gate = AdmissionGate(held, workers=1, queue=1, paths={"/ask"})
+    transport = httpx.ASGITransport(app=gate)
+    statuses: list[int] = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://gate") as http:
+
+        async def ask() -> None:
+            statuses.append((await http.post("/ask", json={"question": "q"})).status_code)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(ask)
+            await _until(lambda: gate.serving == 1)
+            tasks.start_soon(ask)
+            await _until(lambda: gate.waiting == 1)
+            refused = await http.post("/ask", json={"question": "q"})
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) >= 1
+            assert "busy" in refused.json()["detail"]
+            # Other paths do not queue.
+            queued, free = held.release, anyio.Event()
+            free.set()
+            held.release = free
+            assert (await http.get("/healthz")).status_code == 200
+            queued.set()
+        assert statuses == [200, 200]
+    assert gate.refused == 1 and gate.serving == 0 and gate.waiting == 0
