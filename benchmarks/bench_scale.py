@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import gc
 import json
-import logging
 import math
 import os
 import platform
@@ -44,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -53,7 +51,9 @@ from typing import Any
 
 import numpy as np
 from common import (  # benchmarks/ is on sys.path when run as a script
-    machine_cpu_seconds,
+    CpuMonitor,
+    percentile,
+    quiet_libraries,
     quiet_model_libraries,
 )
 
@@ -653,36 +653,8 @@ class ScaleEmbedder:
 # ---------------------------------------------------------------------------- measuring
 
 
-class CpuMonitor:
-    """How much CPU other processes took while the benchmark ran (Linux only)."""
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
-        machine = machine_cpu_seconds()
-        if machine is None:
-            return None
-        busy, _, total = machine
-        own = os.times()
-        return busy, total, own.user + own.system + own.children_user + own.children_system
-
-    def other_share(self) -> float | None:
-        """Fraction of the machine's CPU time, since the start, used by other processes."""
-        end = self._sample()
-        if self.start is None or end is None:
-            return None
-        busy, total, ours = (e - s for e, s in zip(end, self.start, strict=True))
-        return max(0.0, busy - ours) / total if total > 0 else None
-
-
 def progress(message: str, started: float) -> None:
     print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else math.nan
 
 
 _MEMORY_PROBE = """
@@ -1126,7 +1098,7 @@ def build_and_measure(
 
     settings = ctx.settings.with_overrides(index_dir=index_dir)
     retriever = Retriever.from_settings(settings)
-    cpu = CpuMonitor()
+    cpu = CpuMonitor(count_children=True)
     loaded_type = type(retriever.index.faiss_index).__name__
     modes: dict[str, Any] = {}
     for mode in MODES:
@@ -1499,12 +1471,6 @@ def print_report(results: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- main
 
 
-def quiet_libraries() -> None:
-    warnings.filterwarnings("ignore")
-    for name in ("sentence_transformers", "transformers", "huggingface_hub", "faiss", "bm25s"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1533,9 +1499,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
-    quiet_libraries()
+    quiet_libraries("bm25s")
     started = time.perf_counter()
-    monitor = CpuMonitor()
+    monitor = CpuMonitor(count_children=True)
 
     from chatbot.config import Settings
     from chatbot.corpus import load_corpus
