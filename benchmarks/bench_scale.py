@@ -643,7 +643,7 @@ def embedder_threads(embedder: Any) -> str:
 @contextlib.contextmanager
 def instrumented(clock: Stopwatch) -> Iterator[None]:
     """Time the stages inside ``update_index`` by wrapping the module's own functions."""
-    import chatbot.index as ix
+    import chatbot.index.updating as ix
     import chatbot.vectorstore as vs
     from chatbot.lexical import LexicalIndex
 
