@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import os
 import platform
 import shutil
@@ -37,14 +36,14 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from common import (  # benchmarks/ is on sys.path when run as a script
-    machine_cpu_seconds,
+    CpuMonitor,
+    quiet_libraries,
     quiet_model_libraries,
 )
 
@@ -69,49 +68,6 @@ PACKAGES = (
     "langchain-huggingface",
     "langchain-text-splitters",
 )
-
-
-def quiet_libraries() -> None:
-    """Silence warnings, library loggers and progress bars."""
-    warnings.filterwarnings("ignore")
-    for name in ("sentence_transformers", "transformers", "huggingface_hub", "faiss", "langchain"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    except ImportError:
-        pass
-
-
-class CpuMonitor:
-    """How busy the machine was with other processes while the benchmark ran (Linux only).
-
-    Timings on a shared machine swing widely when other processes compete for the cores
-    (torch's worker threads then wait for each other), so the report says how much CPU the
-    rest of the machine took.
-    """
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float, float] | None:
-        """(busy, steal, total) CPU seconds of the machine, and this process's CPU seconds."""
-        machine = machine_cpu_seconds()
-        return None if machine is None else (*machine, time.process_time())
-
-    def shares(self) -> dict[str, float] | None:
-        """Fractions of the machine's CPU time, since the start, taken by other processes
-        and stolen by the hypervisor."""
-        end = self._sample()
-        if self.start is None or end is None:
-            return None
-        busy, steal, total, ours = (e - s for e, s in zip(end, self.start, strict=True))
-        if total <= 0:
-            return None
-        return {"other_processes": max(0.0, busy - ours) / total, "steal": steal / total}
 
 
 def ms_since(start: float) -> float:
@@ -194,7 +150,7 @@ class Bench:
         from chatbot.index import update_index
 
         self.import_ms = ms_since(start)
-        quiet_libraries()
+        quiet_libraries("langchain", transformers=True)
         if threads is not None:
             torch.set_num_threads(threads)
         self.torch = torch
@@ -445,7 +401,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    quiet_libraries()
+    quiet_libraries("langchain", transformers=True)
     from chatbot.config import Settings
 
     settings = Settings()

@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import gc
 import json
-import logging
 import math
 import os
 import platform
@@ -44,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -52,8 +50,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from common import (  # benchmarks/ is on sys.path when run as a script
-    machine_cpu_seconds,
+    CpuMonitor,
+    percentile,
+    quiet_libraries,
     quiet_model_libraries,
 )
 
@@ -73,379 +74,40 @@ NOISE_NORM = 0.3  # expected norm of the noise added to a (unit) mixed pool vect
 
 # ---------------------------------------------------------------------------- distractors
 
-# Medical topics next to, but not about, the corpus (Dupixent, lupus, IVIG, immunotherapy
-# and immune-mediated neuropathy): a "name / body part / doctor" line, then three lists
-# (symptoms, treatments, tests), each indented by two spaces and continued by four.
-_MEDICAL = """
-migraine / head / neurologist
-  throbbing headache; sensitivity to light; nausea; visual aura; neck stiffness
-  triptans; rest in a dark room; preventive beta blockers; magnesium supplements; trigger
-    avoidance
-  a headache diary; a neurological examination; an MRI scan
-sciatica / lower back / spine specialist
-  shooting leg pain; numbness in the foot; burning buttock pain; weakness when standing; tingling
-    in the calf
-  physical therapy; heat packs; anti-inflammatory tablets; core strengthening; steroid injections
-  a straight leg raise test; an MRI of the spine; reflex testing
-carpal tunnel syndrome / wrist / hand surgeon
-  numb fingers; tingling at night; weak grip; aching in the palm; clumsiness
-  wrist splints; activity changes; steroid injections; release surgery; hand exercises
-  a nerve conduction test; Tinel's test; an ultrasound of the wrist
-plantar fasciitis / heel / podiatrist
-  stabbing heel pain; morning stiffness; arch pain; pain after standing; swelling under the foot
-  stretching exercises; supportive shoes; night splints; ice massage; shoe inserts
-  a foot examination; an X-ray of the heel; an ultrasound scan
-knee osteoarthritis / knee / orthopaedic surgeon
-  joint stiffness; grinding sensation; swelling; aching after walking; reduced range of motion
-  weight management; physiotherapy; knee braces; pain relief gels; joint replacement
-  a knee X-ray; a joint examination; blood tests to exclude gout
-gout / big toe / rheumatologist
-  sudden joint pain; red swollen skin; warmth over the joint; tenderness to touch; joint stiffness
-  colchicine; allopurinol; cold packs; drinking more water; cutting back on alcohol
-  a uric acid blood test; joint fluid analysis; a dual-energy CT scan
-fibromyalgia / muscles / rheumatologist
-  widespread aching; fatigue; poor sleep; trouble concentrating; tender points
-  graded exercise; sleep routines; low-dose antidepressants; cognitive behavioural therapy; warm
-    water exercise
-  a symptom questionnaire; blood tests to exclude other causes; a tender point examination
-tennis elbow / elbow / sports medicine doctor
-  pain on the outer elbow; weak grip; pain when lifting; stiffness in the forearm; burning
-    sensation
-  rest from repetitive tasks; forearm straps; eccentric exercises; ice; shockwave therapy
-  a physical examination; an ultrasound; grip strength testing
-shingles / skin / general practitioner
-  painful rash; blisters; burning skin; itching; fever
-  antiviral tablets; cool compresses; calamine lotion; pain relievers; vaccination
-  a skin examination; a swab test; a blood test
-irritable bowel syndrome / abdomen / gastroenterologist
-  cramping; bloating; diarrhoea; constipation; abdominal pain
-  a low FODMAP diet; fibre supplements; antispasmodic medicines; stress management; probiotics
-  stool tests; blood tests for coeliac disease; a colonoscopy
-acid reflux / oesophagus / gastroenterologist
-  heartburn; sour taste; chest discomfort; chronic cough; difficulty swallowing
-  antacids; proton pump inhibitors; smaller meals; raising the head of the bed; avoiding late
-    meals
-  an endoscopy; pH monitoring; a barium swallow
-tension headache / forehead / general practitioner
-  band-like pressure; tight neck muscles; mild headache; tiredness; sensitivity to noise
-  over-the-counter pain relievers; relaxation training; posture correction; massage; regular meals
-  a headache diary; a neurological examination; an eye test
-rotator cuff injury / shoulder / orthopaedic surgeon
-  shoulder pain at night; weak arm; clicking; pain reaching overhead; stiffness
-  physiotherapy; rest; steroid injections; strengthening exercises; surgical repair
-  an MRI of the shoulder; an ultrasound; strength testing
-chronic sinusitis / sinuses / ENT specialist
-  facial pressure; blocked nose; thick mucus; reduced smell; headache
-  saline rinses; nasal steroid sprays; decongestants; antibiotics; sinus surgery
-  a nasal endoscopy; a CT scan of the sinuses; allergy testing
-hypothyroidism / thyroid / endocrinologist
-  tiredness; weight gain; feeling cold; dry skin; low mood
-  levothyroxine; regular dose checks; a balanced diet; iodine review; exercise
-  a TSH blood test; thyroid antibody tests; a thyroid ultrasound
-iron deficiency anaemia / blood / haematologist
-  fatigue; pale skin; shortness of breath; brittle nails; dizziness
-  iron tablets; iron-rich foods; vitamin C with meals; iron infusions; treating the cause of blood
-    loss
-  a full blood count; a ferritin test; a stool test
-kidney stones / kidney / urologist
-  severe side pain; blood in urine; nausea; pain passing urine; restlessness
-  drinking plenty of water; pain relief; alpha blockers; shock wave lithotripsy; diet changes
-  a CT scan; a urine test; a blood calcium test
-eczema / skin / dermatologist
-  itchy patches; dry skin; cracked skin; redness; sleep loss from itching
-  emollients; steroid creams; avoiding irritants; wet wraps; antihistamines at night
-  a skin examination; patch testing; allergy tests
-psoriasis / skin / dermatologist
-  scaly plaques; itching; nail pitting; joint pain; cracked skin
-  topical steroids; vitamin D creams; light therapy; methotrexate; moisturisers
-  a skin examination; a skin biopsy; joint X-rays
-osteoporosis / bones / endocrinologist
-  back pain; loss of height; stooped posture; fractures after minor falls; reduced grip strength
-  bisphosphonates; calcium and vitamin D; weight-bearing exercise; fall prevention; stopping
-    smoking
-  a bone density scan; blood calcium tests; a spine X-ray
-asthma / lungs / respiratory specialist
-  wheezing; shortness of breath; chest tightness; night cough; breathlessness on exercise
-  reliever inhalers; preventer inhalers; an asthma action plan; avoiding triggers; breathing
-    exercises
-  spirometry; a peak flow diary; an exhaled nitric oxide test
-high blood pressure / heart / cardiologist
-  headaches; no symptoms at all; nosebleeds; blurred vision; shortness of breath
-  ACE inhibitors; less salt; regular exercise; weight loss; limiting alcohol
-  home blood pressure readings; a 24-hour monitor; kidney function tests
-type 2 diabetes / pancreas / diabetes nurse
-  thirst; frequent urination; tiredness; slow-healing cuts; blurred vision
-  diet changes; metformin; regular activity; blood sugar monitoring; insulin
-  an HbA1c test; a fasting glucose test; a foot check
-insomnia / brain / sleep specialist
-  trouble falling asleep; waking early; daytime tiredness; irritability; poor focus
-  sleep hygiene; cognitive behavioural therapy; a fixed wake time; limiting screens; short-term
-    sleep aids
-  a sleep diary; a sleep study; a questionnaire
-tinnitus / ears / audiologist
-  ringing in the ears; buzzing; hissing; trouble sleeping; poor concentration
-  sound therapy; hearing aids; relaxation; counselling; protecting hearing
-  a hearing test; an ear examination; a balance test
-restless legs syndrome / legs / neurologist
-  an urge to move the legs; crawling sensations; worse symptoms at night; disturbed sleep; leg
-    discomfort
-  iron supplements; leg stretches; warm baths; regular sleep; dopamine agonists
-  iron studies; a sleep assessment; a medication review
-Achilles tendinitis / ankle / sports medicine doctor
-  heel cord pain; stiffness in the morning; swelling; pain climbing stairs; tenderness
-  rest; calf stretches; heel lifts; ice; eccentric loading
-  a physical examination; an ultrasound; an MRI
-temporomandibular joint disorder / jaw / dentist
-  jaw pain; clicking; earache; headache; trouble chewing
-  soft foods; night guards; jaw exercises; warm compresses; stress reduction
-  a dental examination; jaw X-rays; an MRI
-urinary tract infection / bladder / general practitioner
-  burning on urination; frequent urination; cloudy urine; lower abdominal pain; fever
-  antibiotics; drinking fluids; pain relief; cranberry products; good hygiene
-  a urine dipstick; a urine culture; a kidney ultrasound
-seasonal allergies / nose / allergist
-  sneezing; itchy eyes; runny nose; congestion; tiredness
-  antihistamines; nasal sprays; keeping windows closed; allergen immunotherapy; saline rinses
-  skin prick tests; blood allergy tests; a symptom diary
-bursitis / hip / orthopaedic doctor
-  pain on the side of the hip; swelling; tenderness; pain lying on one side; stiffness
-  rest; ice; anti-inflammatory tablets; physiotherapy; steroid injections
-  a physical examination; an ultrasound; fluid aspiration
-varicose veins / legs / vascular surgeon
-  aching legs; swollen ankles; heavy legs; itching; visible twisted veins
-  compression stockings; leg elevation; regular walking; sclerotherapy; laser treatment
-  a duplex ultrasound; a physical examination; a vein mapping scan
-concussion / head / emergency doctor
-  headache; dizziness; confusion; sensitivity to light; memory problems
-  physical and mental rest; gradual return to activity; pain relief; sleep; symptom monitoring
-  a neurological examination; a CT scan; cognitive testing
-chronic fatigue syndrome / body / general practitioner
-  exhaustion after activity; unrefreshing sleep; muscle pain; brain fog; dizziness on standing
-  pacing; sleep management; pain relief; graded activity; support groups
-  blood tests; a symptom history; a sleep assessment
-hand osteoarthritis / fingers / hand therapist
-  stiff fingers; knobbly joints; aching; weak pinch grip; swelling
-  hand exercises; warm water soaks; splints; pain relief gels; joint protection
-  hand X-rays; a physical examination; blood tests
-dry eye disease / eyes / optometrist
-  gritty eyes; burning; redness; blurred vision; watering
-  artificial tears; warm compresses; screen breaks; eyelid hygiene; omega-3 supplements
-  a tear film test; an eye examination; a Schirmer test
-"""
-# General topics: a name line, then three lists: things, tools, problems.
-_GENERAL = """
-vegetable gardening
-  seed starting; compost; crop rotation; raised beds; watering schedules
-  trowel; hose; pair of pruners
-  aphids; poor drainage; slugs
-bread baking
-  sourdough starters; kneading; proofing times; oven temperature; flour blends
-  dough scraper; baking stone; kitchen scale
-  dense loaves; burnt crusts; slow rising dough
-personal budgeting
-  emergency funds; monthly budgets; savings goals; expense tracking; debt repayment
-  budgeting app; spreadsheet; savings account
-  impulse spending; forgotten subscriptions; irregular income
-marathon training
-  long runs; tempo runs; rest days; carbohydrate loading; tapering
-  running watch; pair of running shoes; foam roller
-  blisters; overtraining; hitting the wall
-bird watching
-  field guides; migration seasons; bird calls; feeders; nesting boxes
-  pair of binoculars; notebook; spotting scope
-  bad weather; noisy groups; misidentified species
-home insulation
-  loft insulation; draught proofing; double glazing; wall cavities; heating bills
-  thermal camera; caulking gun; utility knife
-  damp patches; cold spots; condensation
-learning a language
-  vocabulary lists; grammar drills; conversation practice; listening exercises; spaced repetition
-  flashcard app; dictionary; phrasebook
-  plateaus; forgetting words; fear of speaking
-landscape photography
-  golden hour light; composition; long exposures; filters; editing
-  tripod; wide-angle lens; remote shutter
-  blurry shots; blown highlights; dust on the sensor
-bicycle maintenance
-  chain cleaning; tyre pressure; brake pads; gear tuning; wheel truing
-  multi-tool; track pump; chain checker
-  squeaky brakes; slipping gears; punctures
-houseplant care
-  watering; repotting; light levels; humidity; fertiliser
-  watering can; moisture meter; mister
-  yellow leaves; root rot; fungus gnats
-coffee brewing
-  grind size; water temperature; brew ratios; bean freshness; extraction time
-  burr grinder; pour-over kettle; French press
-  bitter coffee; sour shots; stale beans
-remote work
-  daily routines; video meetings; time blocking; home office setup; team communication
-  headset; standing desk; second monitor
-  isolation; blurred boundaries; slow internet
-travel planning
-  itineraries; travel insurance; packing lists; budget flights; local transport
-  travel adapter; packing cube; offline map
-  missed connections; lost luggage; overbooking
-woodworking
-  joinery; sanding; wood finishes; measuring; wood grain
-  chisel; hand plane; workbench
-  splintering; uneven cuts; warped boards
-small business bookkeeping
-  invoices; receipts; tax deadlines; cash flow; payroll
-  accounting package; receipt scanner; ledger
-  late payments; missing receipts; mixed personal spending
-"""
+# The topics, word lists and sentence templates the distractor articles are written from.
+DISTRACTOR_DATA = Path(__file__).resolve().parent / "data" / "distractors.yaml"
+
+Topic = tuple[list[str], list[tuple[str, ...]]]  # (head fields, three word lists)
 
 
-def _topics(text: str) -> list[tuple[list[str], list[tuple[str, ...]]]]:
-    """Parse a topic table above into (head fields, lists) per topic."""
-    topics: list[tuple[list[str], list[str]]] = []
-    for line in text.strip("\n").splitlines():
-        if line.startswith("    "):
-            topics[-1][1][-1] += " " + line.strip()
-        elif line.startswith("  "):
-            topics[-1][1].append(line.strip())
-        else:
-            topics.append(([x.strip() for x in line.split(" / ")], []))
-    return [
-        (head, [tuple(x.strip() for x in s.split(";")) for s in lists]) for head, lists in topics
-    ]
+def load_distractor_data(path: Path = DISTRACTOR_DATA) -> dict[str, Any]:
+    """The distractor vocabulary: topics, slot words and templates, by their YAML keys."""
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
 
 
-MEDICAL_TOPICS = _topics(_MEDICAL)
-GENERAL_TOPICS = _topics(_GENERAL)
-GROUPS = (
-    "older adults",
-    "office workers",
-    "athletes",
-    "pregnant women",
-    "teenagers",
-    "people with a family history",
-    "smokers",
-    "new parents",
-    "shift workers",
-    "people over fifty",
-    "manual workers",
-    "students",
-)
-WHEN = (
-    "in the morning",
-    "at night",
-    "after exercise",
-    "during cold weather",
-    "after long periods of sitting",
-    "at the end of the day",
-    "during stressful weeks",
-    "on weekends",
-    "after a long journey",
-)
-FREQ = ("often", "sometimes", "rarely", "usually", "frequently", "occasionally")
-DURATION = (
-    "a few days",
-    "two to three weeks",
-    "several months",
-    "six weeks",
-    "a year or more",
-    "ten days",
-    "a couple of months",
-)
-ADVICE = (
-    "keeping a symptom diary",
-    "staying active",
-    "getting enough sleep",
-    "drinking enough water",
-    "stretching gently",
-    "reducing caffeine",
-    "following a regular routine",
-    "losing excess weight",
-    "eating regular meals",
-)
-ADJECTIVE = ("dull", "sharp", "aching", "throbbing", "constant", "intermittent", "mild", "severe")
+def _topics(topics: list[dict[str, Any]], head: Sequence[str], lists: Sequence[str]) -> list[Topic]:
+    """(head fields, lists) per topic, the fields and lists in the order named."""
+    return [([t[k] for k in head], [tuple(t[k]) for k in lists]) for t in topics]
 
-MEDICAL_SENTENCES = (
-    "{C} is a common condition that affects the {p} and can cause {s} and {s2}.",
-    "Many {g} with {c} {f} notice {s} {w}.",
-    "The discomfort of {c} is {f} described as {adj} and may spread beyond the {p}.",
-    "A {d} may recommend {t} as a first step in treatment.",
-    "If {s} lasts longer than {dur}, it is worth asking a {d} for an assessment.",
-    "{T} can ease symptoms for many patients, although results vary from person to person.",
-    "Doctors usually confirm {c} with {x} and a careful physical examination.",
-    "About {n} percent of {g} report {s} at some point in their lives.",
-    "Treatment of {c} often combines {t} with {t2}.",
-    "Risk factors include age, previous injury to the {p}, and a family history of {c}.",
-    "Symptoms such as {s} and {s2} tend to get worse {w}.",
-    "{A} can reduce flare-ups and make {t} work better.",
-    "Some people try {t2} before considering stronger treatment options.",
-    "Seek urgent care if {s} comes on suddenly or is accompanied by a high fever.",
-    "In most cases {c} improves within {dur} with rest and simple care.",
-    "A {d} will ask when the {s} started, what makes it better, and what makes it worse.",
-    "{X} helps rule out other causes of {s}.",
-    "Side effects of {t} can include nausea, dizziness, or mild fatigue.",
-    "Long-term management of {c} focuses on {a} and regular follow-up.",
-    "Researchers are still studying why {c} affects some {g} more than others.",
-    "Pain relief for {c} may involve {t}, but the best plan depends on the cause.",
-    "Physical activity that is gentle on the {p} is usually encouraged.",
-    "Untreated {c} can lead to chronic pain and a lower quality of life.",
-    "Patients should tell their {d} about any other medications before starting {t}.",
-    "Recovery is faster when {t} is started early and {a} becomes a habit.",
-    "The diagnosis of {c} is sometimes delayed because {s} is mistaken for ordinary tiredness.",
-    "Questions for the {d} include how long {t} should continue and what to do if {s} returns.",
-    "For many {g}, {s2} is the symptom that most affects daily life.",
-    "A small study of {n} patients found that {t} reduced {s} within {dur}.",
-    "Pain from the {p} {f} disturbs sleep, which in turn makes the pain feel worse.",
+
+_DATA = load_distractor_data()
+MEDICAL_TOPICS = _topics(
+    _DATA["medical_topics"], ("name", "part", "doctor"), ("symptoms", "treatments", "tests")
 )
-GENERAL_SENTENCES = (
-    "{C} is a rewarding pastime for {g} who have some free time {w}.",
-    "Beginners {f} make the mistake of skipping {i}.",
-    "A good {tool} makes {c} easier and more enjoyable.",
-    "Most experts suggest starting with {i} before moving on to {i2}.",
-    "Set aside about {n} minutes a week for {c} at first.",
-    "The cost of {i} varies widely, so compare prices before buying.",
-    "Keeping notes on {i} helps track progress over {dur}.",
-    "Common problems include {prob}, which can usually be fixed with patience.",
-    "{G} often find that {c} reduces stress and improves their mood.",
-    "Local clubs and online groups share tips about {i} and {i2}.",
-    "Check your {tool} regularly and replace worn parts.",
-    "Results improve noticeably after {dur} of steady practice.",
-    "It helps to plan {i} ahead of time, especially {w}.",
-    "Some people prefer {i2}, while others swear by {i}.",
-    "If {prob} keeps happening, try changing one thing at a time.",
-    "Store your {tool} properly and follow the instructions that came with it.",
-    "Learning about {i} takes {dur}, but the effort pays off.",
-    "Ask experienced people what they wish they had known about {i} when they started.",
-)
-MEDICAL_HEADINGS = (
-    "Symptoms of {C}",
-    "Causes and Risk Factors",
-    "How {C} Is Diagnosed",
-    "Treatment Options",
-    "Pain Management and Self-Care",
-    "When to See a Doctor",
-    "Living With {C}",
-    "Outlook and Recovery",
-)
-GENERAL_HEADINGS = (
-    "Why Try {C}?",
-    "Getting Started",
-    "Tools and Supplies",
-    "Common Mistakes",
-    "Tips From Experienced People",
-    "Planning and Costs",
-    "Next Steps",
-)
-MEDICAL_TITLES = (
-    "{C}: Symptoms, Causes and Treatment",
-    "Understanding {C}",
-    "A Patient Guide to {C}",
-    "Living Well With {C}",
-    "{C} Explained",
-)
-GENERAL_TITLES = (
-    "A Beginner's Guide to {C}",
-    "Getting Better at {C}",
-    "{C} Made Simple",
-    "What to Know About {C}",
-)
+GENERAL_TOPICS = _topics(_DATA["general_topics"], ("name",), ("things", "tools", "problems"))
+GROUPS: tuple[str, ...] = tuple(_DATA["groups"])
+WHEN: tuple[str, ...] = tuple(_DATA["when"])
+FREQ: tuple[str, ...] = tuple(_DATA["freq"])
+DURATION: tuple[str, ...] = tuple(_DATA["duration"])
+ADVICE: tuple[str, ...] = tuple(_DATA["advice"])
+ADJECTIVE: tuple[str, ...] = tuple(_DATA["adjective"])
+MEDICAL_SENTENCES: tuple[str, ...] = tuple(_DATA["medical_sentences"])
+GENERAL_SENTENCES: tuple[str, ...] = tuple(_DATA["general_sentences"])
+MEDICAL_HEADINGS: tuple[str, ...] = tuple(_DATA["medical_headings"])
+GENERAL_HEADINGS: tuple[str, ...] = tuple(_DATA["general_headings"])
+MEDICAL_TITLES: tuple[str, ...] = tuple(_DATA["medical_titles"])
+GENERAL_TITLES: tuple[str, ...] = tuple(_DATA["general_titles"])
 N_TOPICS = len(MEDICAL_TOPICS) + len(GENERAL_TOPICS)
 
 
@@ -653,36 +315,8 @@ class ScaleEmbedder:
 # ---------------------------------------------------------------------------- measuring
 
 
-class CpuMonitor:
-    """How much CPU other processes took while the benchmark ran (Linux only)."""
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
-        machine = machine_cpu_seconds()
-        if machine is None:
-            return None
-        busy, _, total = machine
-        own = os.times()
-        return busy, total, own.user + own.system + own.children_user + own.children_system
-
-    def other_share(self) -> float | None:
-        """Fraction of the machine's CPU time, since the start, used by other processes."""
-        end = self._sample()
-        if self.start is None or end is None:
-            return None
-        busy, total, ours = (e - s for e, s in zip(end, self.start, strict=True))
-        return max(0.0, busy - ours) / total if total > 0 else None
-
-
 def progress(message: str, started: float) -> None:
     print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else math.nan
 
 
 _MEMORY_PROBE = """
@@ -1009,7 +643,7 @@ def embedder_threads(embedder: Any) -> str:
 @contextlib.contextmanager
 def instrumented(clock: Stopwatch) -> Iterator[None]:
     """Time the stages inside ``update_index`` by wrapping the module's own functions."""
-    import chatbot.index as ix
+    import chatbot.index.updating as ix
     import chatbot.vectorstore as vs
     from chatbot.lexical import LexicalIndex
 
@@ -1126,7 +760,7 @@ def build_and_measure(
 
     settings = ctx.settings.with_overrides(index_dir=index_dir)
     retriever = Retriever.from_settings(settings)
-    cpu = CpuMonitor()
+    cpu = CpuMonitor(count_children=True)
     loaded_type = type(retriever.index.faiss_index).__name__
     modes: dict[str, Any] = {}
     for mode in MODES:
@@ -1499,12 +1133,6 @@ def print_report(results: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- main
 
 
-def quiet_libraries() -> None:
-    warnings.filterwarnings("ignore")
-    for name in ("sentence_transformers", "transformers", "huggingface_hub", "faiss", "bm25s"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1533,9 +1161,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
-    quiet_libraries()
+    quiet_libraries("bm25s")
     started = time.perf_counter()
-    monitor = CpuMonitor()
+    monitor = CpuMonitor(count_children=True)
 
     from chatbot.config import Settings
     from chatbot.corpus import load_corpus
