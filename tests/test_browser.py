@@ -264,11 +264,14 @@ def test_library_upload_and_reindex(server: tuple[str, Path], page: Any) -> None
     broken = {"name": "broken.md", "mimeType": "text/markdown", "buffer": b"\xff\xfe\x00binary"}
     # An upload is saved whole or not at all (the policy of POST /articles too).
     page.locator('input[type="file"]').set_input_files(files=[good, broken])
+    page.get_by_text("broken.md", exact=True).wait_for()  # listed: the upload is done
     page.get_by_role("button", name="Add to the library").click()
     page.get_by_text("broken.md:").wait_for()
     page.get_by_text("Nothing was saved").wait_for()
     assert sorted(p.name for p in corpus.iterdir()) == sorted(p.name for p in CORPUS.iterdir())
+    page.get_by_text("broken.md", exact=True).wait_for(state="detached")  # the form is cleared
     page.locator('input[type="file"]').set_input_files(files=[good])
+    page.get_by_text("Tingling Notes.md", exact=True).wait_for()
     page.get_by_role("button", name="Add to the library").click()
     page.get_by_text("Saved tingling-notes.md").wait_for()
     assert sorted(p.name for p in corpus.iterdir()) == sorted(
