@@ -1,5 +1,7 @@
-"""``python -m chatbot.evaluation``: cross-validate the rerank fusion weight on the gold set."""
+"""``python -m chatbot.evaluation``: cross-validate the rerank fusion weight on the gold set
+(:func:`chatbot.evaluation.run.main`)."""
 
-from chatbot.evaluation.metrics import main
+from chatbot.evaluation.run import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())
