@@ -17,7 +17,8 @@ The package has one module per job:
   :mod:`~chatbot.evaluation.patient` and :mod:`~chatbot.evaluation.triage`: the answers,
   refusals and conversation, patients' language, and safety triage;
 - :mod:`chatbot.evaluation.reports`: the Markdown report and the charts;
-- :mod:`chatbot.evaluation.run`: the cross-validation's command line (:func:`main`).
+- :mod:`chatbot.evaluation.run`: the whole run (:func:`run_evaluation`, behind
+  ``chatbot eval``) and the cross-validation's command line (:func:`main`).
 """
 
 from chatbot.evaluation.answers import AnswerReport, evaluate_answers
@@ -48,7 +49,7 @@ from chatbot.evaluation.reports import (
     triage_markdown,
     understanding_markdown,
 )
-from chatbot.evaluation.run import main
+from chatbot.evaluation.run import EvalOptions, EvalRun, ProgressBar, main, run_evaluation
 from chatbot.evaluation.triage import evaluate_triage, evaluate_triage_bank
 from chatbot.evaluation.understanding import (
     UnderstandingReport,
@@ -62,9 +63,12 @@ __all__ = [
     "MODES",
     "AnswerReport",
     "CrossValidation",
+    "EvalOptions",
+    "EvalRun",
     "GoldQuestion",
     "LangChainBaseline",
     "PatientReport",
+    "ProgressBar",
     "Retrieved",
     "UnderstandingReport",
     "VariantReport",
@@ -91,6 +95,7 @@ __all__ = [
     "pipeline_runner",
     "raw_scores",
     "report_markdown",
+    "run_evaluation",
     "save_chart",
     "save_patient_chart",
     "triage_bank_markdown",
