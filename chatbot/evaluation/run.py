@@ -39,7 +39,6 @@ from chatbot.evaluation.reports import (
 )
 from chatbot.evaluation.triage import evaluate_triage, evaluate_triage_bank
 from chatbot.evaluation.understanding import UnderstandingReport, evaluate_understanding
-from chatbot.library import reindex
 from chatbot.retrieval import MODES, Retriever
 
 
@@ -137,6 +136,8 @@ def run_evaluation(
         raise ValueError(f"unknown mode(s) {', '.join(unknown)}; use {', '.join(MODES)}")
     questions = load_gold(settings.gold_path)
     if not (settings.index_dir / "CURRENT").exists():
+        from chatbot.library import reindex
+
         reindex(settings)
     retriever = Retriever.from_settings(settings)
     if retriever.reranker is None:
