@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from chatbot.config import LAY_EXPANSIONS, MAX_QUESTION_CHARS, Settings, SettingsError
-from chatbot.corpus import load_corpus
+from chatbot.config import MAX_QUESTION_CHARS, Settings, SettingsError
 from chatbot.embedding import EmbeddingError, get_embedder
 from chatbot.index import IndexUnusableError, configured_store, load_index
 from chatbot.library import ensure_index, reindex, status_of
@@ -228,176 +227,30 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    import datetime as dt
-    import os
-
     from tqdm import tqdm
 
-    from chatbot import evaluation as ev
+    from chatbot.evaluation.run import EvalOptions, run_evaluation
 
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown:
-        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; use {', '.join(MODES)}")
-    questions = ev.load_gold(settings.gold_path)
-    if not (settings.index_dir / "CURRENT").exists():
-        reindex(settings)
-    retriever = Retriever.from_settings(settings)
-    if retriever.reranker is None:
-        modes = [m for m in modes if m != "rerank"]
-    total_relevant = ev.pipeline_relevant_total(retriever)
-    reports = []
-    extra = 0
-    if not args.no_answers:
-        for path in (
-            settings.unanswerable_path,
-            settings.conversation_path,
-            settings.coverage_holdout_path,
-        ):
-            extra += len(path.read_text("utf-8").splitlines()) if path.exists() else 0
-    bar = tqdm(
-        total=len(questions) * (len(modes) + (not args.no_baseline) + (not args.no_answers))
-        + extra,
-        unit="q",
-        disable=args.json and not sys.stderr.isatty(),
-        file=sys.stderr,
+    def progress(total: int) -> Any:
+        return tqdm(
+            total=total,
+            unit="q",
+            disable=args.json and not sys.stderr.isatty(),
+            file=sys.stderr,
+        )
+
+    options = EvalOptions(
+        modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+        baseline=not args.no_baseline,
+        answers=not args.no_answers,
     )
-    for mode in modes:
-        bar.set_description(mode)
-        reports.append(
-            ev.evaluate(
-                mode,
-                questions,
-                ev.pipeline_runner(retriever, mode),
-                relevant_total=total_relevant,
-                progress=bar.update,
-            )
-        )
-    labels = [q.in_scope for q in questions]
-    scores = ev.raw_scores(retriever, questions)
-    for report in reports:
-        key = "rerank" if report.name == "rerank" else "dense"
-        scale, shift = ev.fit_logistic(scores[key], labels)
-        report.calibration = {f"evidence_{key}_scale": scale, f"evidence_{key}_shift": shift}
-    baseline = None
-    if not args.no_baseline:
-        bar.set_description("langchain")
-        corpus = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
-        try:
-            baseline = ev.LangChainBaseline(corpus.articles, retriever.embedder)
-        except ImportError as exc:
-            raise ValueError(
-                f"the LangChain baseline needs the dev extra ({exc}); "
-                "run `pip install -e '.[dev]'` or pass --no-baseline"
-            ) from exc
-        reports.append(
-            ev.evaluate(
-                "langchain baseline",
-                questions,
-                baseline.run,
-                relevant_total=baseline.relevant_total,
-                progress=bar.update,
-            )
-        )
-    answers = None
-    understanding = None
-    if not args.no_answers:
-        from chatbot.answering import Chatbot
-
-        bar.set_description("answers")
-        texts = {
-            a.id: a.text
-            for a in load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes).articles
-        }
-        bot = Chatbot(retriever, settings=settings)
-        answers = ev.evaluate_answers(bot.ask, questions, texts, bar.update)
-        bar.set_description("understanding")
-        understanding = ev.evaluate_understanding(
-            bot.ask,
-            settings.unanswerable_path,
-            settings.conversation_path,
-            settings.coverage_holdout_path,
-            bar.update,
-        )
-    patient = None
-    if settings.patient_questions_path.exists():
-        from chatbot.answering import Chatbot
-        from chatbot.understanding import detect
-
-        bar.set_description("patient language")
-        rows = ev.load_patient_questions(settings.patient_questions_path)
-        baseline_run = None if baseline is None else baseline.run
-        patient = ev.evaluate_patient(
-            _ranker(Chatbot(retriever, settings=settings)), rows, baseline_run, detect
-        )
-        for variant in LAY_EXPANSIONS:
-            bot_v = Chatbot(
-                Retriever(
-                    retriever.index,
-                    retriever.embedder,
-                    retriever.reranker,
-                    settings.with_overrides(lay_expansion=variant),
-                ),
-                settings=settings,
-            )
-            patient.expansion[variant] = ev.evaluate_patient(_ranker(bot_v), rows).overall
-    bar.close()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    meta = {
-        "gold": str(settings.gold_path),
-        "in_scope": sum(labels),
-        "out_of_scope": len(labels) - sum(labels),
-        "chunks": len(retriever.index),
-        "embedding_model": settings.embedding_model,
-        "reranker_model": settings.reranker_model,
-        "run_at": stamp,
-        "cpus": os.cpu_count(),
-        "load_average": round(os.getloadavg()[0], 2),
-    }
-    out = settings.results_dir / f"eval-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
-    markdown = ev.report_markdown(reports, meta)
-    if answers is not None:
-        markdown += "\n" + ev.answer_markdown(answers)
-    if understanding is not None:
-        markdown += "\n" + ev.understanding_markdown(understanding)
-    if patient is not None:
-        markdown += "\n" + ev.patient_markdown(patient, settings.lay_expansion)
-        ev.save_patient_chart(patient, out / "patient_chart.png")
-    triage = ev.evaluate_triage(settings.triage_path) if settings.triage_path.exists() else None
-    if triage is not None:
-        markdown += "\n" + ev.triage_markdown(triage)
-    bank = ev.evaluate_triage_bank(settings) if settings.triage_bank_dir.is_dir() else None
-    if bank is not None:
-        markdown += "\n" + ev.triage_bank_markdown(bank)
-    (out / "report.md").write_text(markdown, encoding="utf-8")
-    ev.save_chart(reports, out / "chart.png")
-    result = {
-        "meta": meta,
-        "variants": [r.as_json() for r in reports],
-        "answers": answers.as_json() if answers else None,
-        "understanding": understanding.as_json() if understanding else None,
-        "patient": patient.as_json() if patient else None,
-        "triage": triage,
-        "triage_bank": bank,
-        "report": str(out),
-    }
-    (out / "metrics.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    run = run_evaluation(settings, options, progress)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print(json.dumps(run.as_json(), ensure_ascii=False))
     else:
-        print(markdown)
-        print(f"report: {out / 'report.md'}\nchart: {out / 'chart.png'}")
+        print(run.markdown)
+        print(f"report: {run.report_path}\nchart: {run.chart_path}")
     return 0
-
-
-def _ranker(bot: Any) -> Any:
-    """``(message, history) -> [(article id, text)]``: what ``bot`` reads for a message."""
-
-    def rank(question: str, history: Sequence[dict[str, str]]) -> list[tuple[str, str]]:
-        return [(h.article_id, h.text) for h in bot.rank(question, history)]
-
-    return rank
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
