@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated environment, a deterministic fake embedder, the real model."""
+"""Shared fakes and fixtures: an isolated environment, fake embedders, rerankers and triage
+detector, the real model."""
 
 from __future__ import annotations
 
@@ -70,6 +71,110 @@ class FakeEmbedder:
         return self._vector(text)
 
 
+class KeywordReranker:
+    """Scores a passage by how often it mentions a chosen word; records its calls."""
+
+    name = "keyword-reranker"
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls: list[int] = []
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(passages))
+        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
+
+
+class RecordingReranker:
+    """Prefers the shortest passage; records every passage it scores."""
+
+    name = "recording-reranker"
+
+    def __init__(self) -> None:
+        self.passages: list[str] = []
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        self.passages.extend(passages)
+        return np.array([-float(len(p)) for p in passages], dtype=np.float32)
+
+
+class StubEmbedder:
+    """Maps each text to a fixed vector: "alarm" texts to e0, everything else to e1."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.array([[1.0, 0.0] if "alarm" in t else [0.0, 1.0] for t in texts])
+
+
+class CountingEmbedder:
+    """Wraps another embedder (the real one) and records each text it embeds."""
+
+    def __init__(self, inner):  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.embedded: list[str] = []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.inner.dimension)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.inner.max_tokens)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
+
+
+class FakeDetector:
+    """Reads a message by its words, not its meaning: a message holding a key of
+    ``emergencies`` is that category's emergency, one holding a word of ``urgent`` is urgent.
+    It records what it read."""
+
+    def __init__(
+        self, emergencies: dict[str, str] | None = None, urgent: Sequence[str] = ()
+    ) -> None:
+        self.emergencies = emergencies or {"mayday": "heart_attack"}
+        self.urgent = tuple(urgent) or ("creeping",)
+        self.read_texts: list[str] = []
+
+    def read(self, text: str):  # type: ignore[no-untyped-def]
+        from chatbot.safety import Reading
+
+        self.read_texts.append(text)
+        lowered = text.lower()
+        for word, category in self.emergencies.items():
+            if word in lowered:
+                return Reading(0.99, 0.0, category, True, False)
+        if any(word in lowered for word in self.urgent):
+            return Reading(0.1, 0.9, "rapid_weakness", False, True)
+        return Reading(0.01, 0.01, "heart_attack", False, False)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
+    """A corpus folder of Markdown articles, one ``<name>.md`` per entry."""
+    folder.mkdir()
+    for name, text in articles.items():
+        (folder / f"{name}.md").write_text(text)
+    return folder
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test reads the developer's CHATBOT_* settings or writes the real index/."""
@@ -113,45 +218,6 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
-
-
-class KeywordReranker:
-    """Scores a passage by how often it mentions a chosen word; records its calls."""
-
-    name = "keyword-reranker"
-
-    def __init__(self, word: str) -> None:
-        self.word = word
-        self.calls: list[int] = []
-
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(passages))
-        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
-
-
-class FakeDetector:
-    """Reads a message by its words, not its meaning: a message holding a key of
-    ``emergencies`` is that category's emergency, one holding a word of ``urgent`` is urgent.
-    It records what it read."""
-
-    def __init__(
-        self, emergencies: dict[str, str] | None = None, urgent: Sequence[str] = ()
-    ) -> None:
-        self.emergencies = emergencies or {"mayday": "heart_attack"}
-        self.urgent = tuple(urgent) or ("creeping",)
-        self.read_texts: list[str] = []
-
-    def read(self, text: str):  # type: ignore[no-untyped-def]
-        from chatbot.safety import Reading
-
-        self.read_texts.append(text)
-        lowered = text.lower()
-        for word, category in self.emergencies.items():
-            if word in lowered:
-                return Reading(0.99, 0.0, category, True, False)
-        if any(word in lowered for word in self.urgent):
-            return Reading(0.1, 0.9, "rapid_weakness", False, True)
-        return Reading(0.01, 0.01, "heart_attack", False, False)
 
 
 @pytest.fixture

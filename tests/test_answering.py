@@ -13,7 +13,7 @@ from chatbot.config import Settings
 from chatbot.corpus import load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeDetector, FakeEmbedder
+from tests.conftest import CORPUS, FakeDetector, FakeEmbedder, KeywordReranker
 
 TEXTS = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
 
@@ -230,7 +230,6 @@ def test_the_lead_is_the_sentence_the_reranker_rates_highest() -> None:
 
     from chatbot.answering import ExtractiveAnswerer
     from chatbot.retrieval import Hit
-    from tests.test_retrieval import KeywordReranker
 
     text = (
         "Lupus nerve pain is common in lupus and is felt as lupus nerve pain. "

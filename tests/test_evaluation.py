@@ -170,7 +170,7 @@ def test_the_fusion_weight_runner_cross_encodes_each_batch_once(
     from chatbot.evaluation import fusion_weight_runner
     from chatbot.index import load_index, update_index
     from chatbot.retrieval import Retriever
-    from tests.test_retrieval import KeywordReranker, write_corpus
+    from tests.conftest import KeywordReranker, write_corpus
 
     corpus = write_corpus(
         tmp_path / "corpus",

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,37 +15,11 @@ from chatbot.chunking import ChunkingConfig
 from chatbot.corpus import load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
+from tests.conftest import CountingEmbedder
 
 pytestmark = pytest.mark.integration
 
 CONFIG = ChunkingConfig(max_tokens=128)
-
-
-class Counting:
-    """Wraps the real embedder and records each text it embeds."""
-
-    def __init__(self, inner):  # type: ignore[no-untyped-def]
-        self.inner = inner
-        self.embedded: list[str] = []
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.inner, name)
-
-    @property
-    def name(self) -> str:
-        return str(self.inner.name)
-
-    @property
-    def dimension(self) -> int:
-        return int(self.inner.dimension)
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self.inner.max_tokens)
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded.extend(texts)
-        return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +75,7 @@ def test_changing_one_article_embeds_only_its_chunks_with_the_real_model(
     )
     path = corpus_copy / "ivig-for-neuropathy.md"
     path.write_text(path.read_text().replace("thousands of healthy", "many thousands of healthy"))
-    counting = Counting(real_embedder)
+    counting = CountingEmbedder(real_embedder)
     report = update_index(
         load_corpus(corpus_copy, max_bytes=5_000_000), tmp_path / "i", counting, CONFIG
     )

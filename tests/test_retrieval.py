@@ -13,14 +13,7 @@ from chatbot.corpus import load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.lexical import LexicalIndex, tokenize
 from chatbot.retrieval import Retriever
-from tests.conftest import FakeEmbedder, KeywordReranker
-
-
-def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
-    folder.mkdir()
-    for name, text in articles.items():
-        (folder / f"{name}.md").write_text(text)
-    return folder
+from tests.conftest import FakeEmbedder, KeywordReranker, write_corpus
 
 
 @pytest.fixture
