@@ -5,16 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
+from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
+
+if TYPE_CHECKING:
+    from chatbot.index import Index, IndexReport
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
+# The size limit the tests load corpora with: far above any article of theirs.
+CORPUS_MAX_BYTES = 5_000_000
+# The chunking the fake index is built with unless a test asks for another.
+FAKE_INDEX_CONFIG = ChunkingConfig(max_tokens=200)
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -172,6 +182,18 @@ def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class FakeIndex:
+    """An index built with a fake embedder: its corpus and index folders, the embedder (to
+    query it with), the build's report and the loaded index."""
+
+    corpus_dir: Path
+    index_dir: Path
+    embedder: FakeEmbedder
+    report: IndexReport
+    index: Index
+
+
 # ---------------------------------------------------------------------------- fixtures
 
 
@@ -246,3 +268,33 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
 
     monkeypatch.setattr("chatbot.embedding.get_embedder", get_embedder)
     return embedder
+
+
+@pytest.fixture(scope="session")
+def make_fake_index(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., FakeIndex]:
+    """``make_fake_index(corpus_dir=CORPUS, *, config=FAKE_INDEX_CONFIG, embedder=None)``:
+    a new index of ``corpus_dir`` (the real corpus by default) built with ``embedder`` (a
+    fresh ``FakeEmbedder`` by default) in a folder of its own. Session-scoped, so fixtures of
+    any scope can build one."""
+    from chatbot.corpus import load_corpus
+    from chatbot.index import load_index, update_index
+
+    def make(
+        corpus_dir: Path = CORPUS,
+        *,
+        config: ChunkingConfig = FAKE_INDEX_CONFIG,
+        embedder: FakeEmbedder | None = None,
+    ) -> FakeIndex:
+        embedder = FakeEmbedder() if embedder is None else embedder
+        index_dir = tmp_path_factory.mktemp("fake-index") / "index"
+        corpus = load_corpus(corpus_dir, max_bytes=CORPUS_MAX_BYTES)
+        report = update_index(corpus, index_dir, embedder, config)
+        return FakeIndex(corpus_dir, index_dir, embedder, report, load_index(index_dir))
+
+    return make
+
+
+@pytest.fixture
+def fake_index(make_fake_index: Callable[..., FakeIndex]) -> FakeIndex:
+    """The real corpus indexed with a fresh ``FakeEmbedder`` (chunks of at most 200 tokens)."""
+    return make_fake_index()

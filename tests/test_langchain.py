@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,11 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import load_corpus
-from chatbot.index import load_index, update_index
+from chatbot.index import update_index
 from chatbot.langchain import ChatbotEmbeddings, ChatbotRetriever, hit_to_document
 from chatbot.library import Service
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeEmbedder, KeywordReranker
+from tests.conftest import CORPUS, FakeEmbedder, FakeIndex, KeywordReranker
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "langchain.md"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -41,17 +42,10 @@ ASYNC_SUITE = [
 
 
 @pytest.fixture(scope="module")
-def fake_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+def fake_pipeline(make_fake_index: Callable[..., FakeIndex]) -> Retriever:
     """The full pipeline (hybrid + rerank) on the real corpus with the fake embedder."""
-    index_dir = tmp_path_factory.mktemp("fake") / "index"
-    embedder = FakeEmbedder()
-    update_index(
-        load_corpus(CORPUS, max_bytes=5_000_000),
-        index_dir,
-        embedder,
-        ChunkingConfig(max_tokens=200),
-    )
-    return Retriever(load_index(index_dir), embedder, KeywordReranker("nerve"), Settings())
+    built = make_fake_index(config=ChunkingConfig(max_tokens=200))
+    return Retriever(built.index, built.embedder, KeywordReranker("nerve"), Settings())
 
 
 @pytest.fixture(scope="module")
