@@ -3,12 +3,13 @@ detector, the real model."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 
 if TYPE_CHECKING:
+    from chatbot.corpus import CorpusLoad
     from chatbot.index import Index, IndexReport
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,11 +124,11 @@ class StubEmbedder:
 class CountingEmbedder:
     """Wraps another embedder (the real one) and records each text it embeds."""
 
-    def __init__(self, inner):  # type: ignore[no-untyped-def]
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.embedded: list[str] = []
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     @property
@@ -174,6 +176,16 @@ class FakeDetector:
 # ---------------------------------------------------------------------------- helpers
 
 
+@functools.cache
+def real_corpus() -> CorpusLoad:
+    """The real corpus, loaded once per session and shared (its articles are frozen; no test
+    may change their ``meta``). For module-level constants; tests take the ``corpus``
+    fixture."""
+    from chatbot.corpus import load_corpus
+
+    return load_corpus(CORPUS, max_bytes=CORPUS_MAX_BYTES)
+
+
 def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
     """A corpus folder of Markdown articles, one ``<name>.md`` per entry."""
     folder.mkdir()
@@ -209,6 +221,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     monkeypatch.setenv("CHATBOT_CORPUS_DIR", str(CORPUS))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield
+
+
+@pytest.fixture(scope="session")
+def corpus() -> CorpusLoad:
+    """The real corpus as loaded, once for the session: read it, never change it."""
+    return real_corpus()
 
 
 @pytest.fixture
@@ -287,7 +305,11 @@ def make_fake_index(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., F
     ) -> FakeIndex:
         embedder = FakeEmbedder() if embedder is None else embedder
         index_dir = tmp_path_factory.mktemp("fake-index") / "index"
-        corpus = load_corpus(corpus_dir, max_bytes=CORPUS_MAX_BYTES)
+        corpus = (
+            real_corpus()
+            if corpus_dir == CORPUS
+            else load_corpus(corpus_dir, max_bytes=CORPUS_MAX_BYTES)
+        )
         report = update_index(corpus, index_dir, embedder, config)
         return FakeIndex(corpus_dir, index_dir, embedder, report, load_index(index_dir))
 

@@ -10,11 +10,10 @@ from chatbot import safety
 from chatbot.answering import Chatbot, Turn, rewrite_followup
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
-from chatbot.corpus import load_corpus
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeDetector, FakeEmbedder, FakeIndex, KeywordReranker
+from tests.conftest import FakeDetector, FakeEmbedder, FakeIndex, KeywordReranker, real_corpus
 
-TEXTS = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
+TEXTS = {a.id: a.text for a in real_corpus().articles}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chatbot.chunking import ChunkingConfig
-from chatbot.corpus import load_corpus
+from chatbot.corpus import CorpusLoad, load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
 from tests.conftest import CountingEmbedder
@@ -23,11 +23,11 @@ CONFIG = ChunkingConfig(max_tokens=128)
 
 
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:  # type: ignore[no-untyped-def]
-    from tests.conftest import CORPUS
-
+def real_index(  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, real_embedder, corpus: CorpusLoad
+) -> Path:
     index_dir = tmp_path_factory.mktemp("real") / "index"
-    update_index(load_corpus(CORPUS, max_bytes=5_000_000), index_dir, real_embedder, CONFIG)
+    update_index(corpus, index_dir, real_embedder, CONFIG)
     return index_dir
 
 
@@ -196,12 +196,14 @@ def test_dupixent_answer_is_cited_and_says_rare_but_reported(real_bot) -> None: 
     assert answer.disclaimer == safety.DISCLAIMER
 
 
-def test_every_answer_on_the_gold_set_quotes_its_sources(real_bot) -> None:  # type: ignore[no-untyped-def]
+def test_every_answer_on_the_gold_set_quotes_its_sources(  # type: ignore[no-untyped-def]
+    real_bot, corpus: CorpusLoad
+) -> None:
     """Verbatim quotes for every answer; gold articles cited; out-of-scope refused."""
     from chatbot.evaluation import evaluate_answers, load_gold
-    from tests.conftest import CORPUS, REPO
+    from tests.conftest import REPO
 
-    texts = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
+    texts = {a.id: a.text for a in corpus.articles}
     questions = load_gold(REPO / "eval" / "questions.jsonl")
     report = evaluate_answers(real_bot.ask, questions, texts)
     assert report.verbatim == 1.0
