@@ -1,19 +1,32 @@
-"""Shared fixtures: an isolated environment, a deterministic fake embedder, the real model."""
+"""Shared fakes and fixtures: an isolated environment, fake embedders, rerankers and triage
+detector, the real model."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
+from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
+
+if TYPE_CHECKING:
+    from chatbot.corpus import CorpusLoad
+    from chatbot.index import Index, IndexReport
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
+# The size limit the tests load corpora with: far above any article of theirs.
+CORPUS_MAX_BYTES = 5_000_000
+# The chunking the fake index is built with unless a test asks for another.
+FAKE_INDEX_CONFIG = ChunkingConfig(max_tokens=200)
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -70,6 +83,132 @@ class FakeEmbedder:
         return self._vector(text)
 
 
+class KeywordReranker:
+    """Scores a passage by how often it mentions a chosen word; records its calls."""
+
+    name = "keyword-reranker"
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls: list[int] = []
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(passages))
+        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
+
+
+class RecordingReranker:
+    """Prefers the shortest passage; records every passage it scores."""
+
+    name = "recording-reranker"
+
+    def __init__(self) -> None:
+        self.passages: list[str] = []
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        self.passages.extend(passages)
+        return np.array([-float(len(p)) for p in passages], dtype=np.float32)
+
+
+class StubEmbedder:
+    """Maps each text to a fixed vector: "alarm" texts to e0, everything else to e1."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.array([[1.0, 0.0] if "alarm" in t else [0.0, 1.0] for t in texts])
+
+
+class CountingEmbedder:
+    """Wraps another embedder (the real one) and records each text it embeds."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.embedded: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.inner.dimension)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.inner.max_tokens)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded.extend(texts)
+        return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
+
+
+class FakeDetector:
+    """Reads a message by its words, not its meaning: a message holding a key of
+    ``emergencies`` is that category's emergency, one holding a word of ``urgent`` is urgent.
+    It records what it read."""
+
+    def __init__(
+        self, emergencies: dict[str, str] | None = None, urgent: Sequence[str] = ()
+    ) -> None:
+        self.emergencies = emergencies or {"mayday": "heart_attack"}
+        self.urgent = tuple(urgent) or ("creeping",)
+        self.read_texts: list[str] = []
+
+    def read(self, text: str):  # type: ignore[no-untyped-def]
+        from chatbot.safety import Reading
+
+        self.read_texts.append(text)
+        lowered = text.lower()
+        for word, category in self.emergencies.items():
+            if word in lowered:
+                return Reading(0.99, 0.0, category, True, False)
+        if any(word in lowered for word in self.urgent):
+            return Reading(0.1, 0.9, "rapid_weakness", False, True)
+        return Reading(0.01, 0.01, "heart_attack", False, False)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+@functools.cache
+def real_corpus() -> CorpusLoad:
+    """The real corpus, loaded once per session and shared (its articles are frozen; no test
+    may change their ``meta``). For module-level constants; tests take the ``corpus``
+    fixture."""
+    from chatbot.corpus import load_corpus
+
+    return load_corpus(CORPUS, max_bytes=CORPUS_MAX_BYTES)
+
+
+def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
+    """A corpus folder of Markdown articles, one ``<name>.md`` per entry."""
+    folder.mkdir()
+    for name, text in articles.items():
+        (folder / f"{name}.md").write_text(text)
+    return folder
+
+
+@dataclass(frozen=True)
+class FakeIndex:
+    """An index built with a fake embedder: its corpus and index folders, the embedder (to
+    query it with), the build's report and the loaded index."""
+
+    corpus_dir: Path
+    index_dir: Path
+    embedder: FakeEmbedder
+    report: IndexReport
+    index: Index
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test reads the developer's CHATBOT_* settings or writes the real index/."""
@@ -82,6 +221,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     monkeypatch.setenv("CHATBOT_CORPUS_DIR", str(CORPUS))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield
+
+
+@pytest.fixture(scope="session")
+def corpus() -> CorpusLoad:
+    """The real corpus as loaded, once for the session: read it, never change it."""
+    return real_corpus()
 
 
 @pytest.fixture
@@ -115,45 +260,6 @@ def corpus_copy(tmp_path: Path) -> Path:
     return target
 
 
-class KeywordReranker:
-    """Scores a passage by how often it mentions a chosen word; records its calls."""
-
-    name = "keyword-reranker"
-
-    def __init__(self, word: str) -> None:
-        self.word = word
-        self.calls: list[int] = []
-
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        self.calls.append(len(passages))
-        return np.array([p.lower().count(self.word) - 2.0 for p in passages], dtype=np.float32)
-
-
-class FakeDetector:
-    """Reads a message by its words, not its meaning: a message holding a key of
-    ``emergencies`` is that category's emergency, one holding a word of ``urgent`` is urgent.
-    It records what it read."""
-
-    def __init__(
-        self, emergencies: dict[str, str] | None = None, urgent: Sequence[str] = ()
-    ) -> None:
-        self.emergencies = emergencies or {"mayday": "heart_attack"}
-        self.urgent = tuple(urgent) or ("creeping",)
-        self.read_texts: list[str] = []
-
-    def read(self, text: str):  # type: ignore[no-untyped-def]
-        from chatbot.safety import Reading
-
-        self.read_texts.append(text)
-        lowered = text.lower()
-        for word, category in self.emergencies.items():
-            if word in lowered:
-                return Reading(0.99, 0.0, category, True, False)
-        if any(word in lowered for word in self.urgent):
-            return Reading(0.1, 0.9, "rapid_weakness", False, True)
-        return Reading(0.01, 0.01, "heart_attack", False, False)
-
-
 @pytest.fixture
 def fake_detector() -> FakeDetector:
     return FakeDetector()
@@ -180,3 +286,37 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
 
     monkeypatch.setattr("chatbot.embedding.get_embedder", get_embedder)
     return embedder
+
+
+@pytest.fixture(scope="session")
+def make_fake_index(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., FakeIndex]:
+    """``make_fake_index(corpus_dir=CORPUS, *, config=FAKE_INDEX_CONFIG, embedder=None)``:
+    a new index of ``corpus_dir`` (the real corpus by default) built with ``embedder`` (a
+    fresh ``FakeEmbedder`` by default) in a folder of its own. Session-scoped, so fixtures of
+    any scope can build one."""
+    from chatbot.corpus import load_corpus
+    from chatbot.index import load_index, update_index
+
+    def make(
+        corpus_dir: Path = CORPUS,
+        *,
+        config: ChunkingConfig = FAKE_INDEX_CONFIG,
+        embedder: FakeEmbedder | None = None,
+    ) -> FakeIndex:
+        embedder = FakeEmbedder() if embedder is None else embedder
+        index_dir = tmp_path_factory.mktemp("fake-index") / "index"
+        corpus = (
+            real_corpus()
+            if corpus_dir == CORPUS
+            else load_corpus(corpus_dir, max_bytes=CORPUS_MAX_BYTES)
+        )
+        report = update_index(corpus, index_dir, embedder, config)
+        return FakeIndex(corpus_dir, index_dir, embedder, report, load_index(index_dir))
+
+    return make
+
+
+@pytest.fixture
+def fake_index(make_fake_index: Callable[..., FakeIndex]) -> FakeIndex:
+    """The real corpus indexed with a fresh ``FakeEmbedder`` (chunks of at most 200 tokens)."""
+    return make_fake_index()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -10,26 +10,20 @@ from chatbot import safety
 from chatbot.answering import Chatbot, Turn, rewrite_followup
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
-from chatbot.corpus import load_corpus
-from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeDetector, FakeEmbedder
+from tests.conftest import FakeDetector, FakeEmbedder, FakeIndex, KeywordReranker, real_corpus
 
-TEXTS = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
+TEXTS = {a.id: a.text for a in real_corpus().articles}
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Chatbot:
-    embedder = FakeEmbedder(dimension=512)
-    update_index(
-        load_corpus(CORPUS, max_bytes=5_000_000),
-        tmp_path / "i",
-        embedder,
-        ChunkingConfig(max_tokens=128),
+def bot(make_fake_index: Callable[..., FakeIndex]) -> Chatbot:
+    built = make_fake_index(
+        config=ChunkingConfig(max_tokens=128), embedder=FakeEmbedder(dimension=512)
     )
     # Without a reranker the evidence comes from the dense score: calibrate it for the fake.
     settings = Settings(evidence_dense_scale=20.0, evidence_dense_shift=-6.0)
-    return Chatbot(Retriever(load_index(tmp_path / "i"), embedder, None, settings))
+    return Chatbot(Retriever(built.index, built.embedder, None, settings))
 
 
 def assert_verbatim(answer) -> None:  # type: ignore[no-untyped-def]
@@ -230,7 +224,6 @@ def test_the_lead_is_the_sentence_the_reranker_rates_highest() -> None:
 
     from chatbot.answering import ExtractiveAnswerer
     from chatbot.retrieval import Hit
-    from tests.test_retrieval import KeywordReranker
 
     text = (
         "Lupus nerve pain is common in lupus and is felt as lupus nerve pain. "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatbot.chunking import ChunkingConfig, chunk_article, chunk_id, split_sentences
-from chatbot.corpus import Article, load_corpus
-from tests.conftest import CORPUS, FakeEmbedder
+from chatbot.corpus import Article, CorpusLoad
+from tests.conftest import FakeEmbedder
 
 
 def article(text: str, title: str = "Title", article_id: str = "a") -> Article:
@@ -136,9 +136,9 @@ def test_token_counts_use_tiktoken() -> None:
     assert chunks[0].n_tokens == 2
 
 
-def test_real_corpus_chunks_with_fake_tokenizer_cover_every_sentence() -> None:
+def test_real_corpus_chunks_with_fake_tokenizer_cover_every_sentence(corpus: CorpusLoad) -> None:
     counter = FakeEmbedder().count_tokens
-    for doc in load_corpus(CORPUS, max_bytes=5_000_000).articles:
+    for doc in corpus.articles:
         chunks = chunk_article(doc, counter, ChunkingConfig(200))
         covered = "\n".join(c.text for c in chunks)
         for line in doc.text.splitlines():
@@ -154,7 +154,7 @@ def test_real_corpus_chunks_with_fake_tokenizer_cover_every_sentence() -> None:
 @pytest.mark.parametrize(
     "model", ["BAAI/bge-small-en-v1.5", "sentence-transformers/all-MiniLM-L6-v2"]
 )
-def test_real_corpus_chunks_fit_the_model(model: str) -> None:
+def test_real_corpus_chunks_fit_the_model(model: str, corpus: CorpusLoad) -> None:
     """No chunk's embedded text exceeds the budget, counted by the model's own tokenizer;
     the budget is below what the model reads (all-MiniLM-L6-v2 silently truncates past 256)."""
     from chatbot.embedding import get_embedder
@@ -163,7 +163,7 @@ def test_real_corpus_chunks_fit_the_model(model: str) -> None:
     config = ChunkingConfig(max_tokens=200)
     assert config.max_tokens <= embedder.max_tokens
     total = 0
-    for doc in load_corpus(CORPUS, max_bytes=5_000_000).articles:
+    for doc in corpus.articles:
         for chunk in chunk_article(doc, embedder.count_tokens, config):
             assert embedder.count_tokens(chunk.embedding_text(doc.title)) <= 200
             total += 1
@@ -174,7 +174,7 @@ def test_real_corpus_chunks_fit_the_model(model: str) -> None:
         assert embedder.model.max_seq_length == 256  # type: ignore[attr-defined]
         longest = max(
             len(tokenizer(c.embedding_text(d.title))["input_ids"])
-            for d in load_corpus(CORPUS, max_bytes=5_000_000).articles
+            for d in corpus.articles
             for c in chunk_article(d, embedder.count_tokens, config)
         )
         assert 150 < longest <= 202

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.corpus import ArticleError, load_article, load_corpus
-from tests.conftest import CORPUS
+from chatbot.corpus import ArticleError, CorpusLoad, load_article, load_corpus
 
 LIMIT = 5_000_000
 
@@ -137,10 +136,9 @@ def test_missing_corpus_directory(tmp_path: Path) -> None:
         load_corpus(tmp_path / "nope", max_bytes=LIMIT)
 
 
-def test_real_corpus_loads_with_its_front_matter() -> None:
-    load = load_corpus(CORPUS, max_bytes=LIMIT)
-    assert load.failures == ()
-    articles = {a.id: a for a in load.articles}
+def test_real_corpus_loads_with_its_front_matter(corpus: CorpusLoad) -> None:
+    assert corpus.failures == ()
+    articles = {a.id: a for a in corpus.articles}
     assert sorted(articles) == [
         "dupixent-nerve-pain",
         "immune-mediated-neuropathy",

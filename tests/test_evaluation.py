@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from chatbot.evaluation import (
     report_markdown,
     save_chart,
 )
+from tests.conftest import FakeIndex, KeywordReranker, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,15 +164,12 @@ def test_cross_validation_picks_the_middle_of_equally_good_values() -> None:
 
 
 def test_the_fusion_weight_runner_cross_encodes_each_batch_once(
-    tmp_path: Path, fake_embedder: object
+    tmp_path: Path, fake_embedder: object, make_fake_index: Callable[..., FakeIndex]
 ) -> None:
     from chatbot.chunking import ChunkingConfig
     from chatbot.config import Settings
-    from chatbot.corpus import load_corpus
     from chatbot.evaluation import fusion_weight_runner
-    from chatbot.index import load_index, update_index
     from chatbot.retrieval import Retriever
-    from tests.test_retrieval import KeywordReranker, write_corpus
 
     corpus = write_corpus(
         tmp_path / "corpus",
@@ -180,15 +179,12 @@ def test_the_fusion_weight_runner_cross_encodes_each_batch_once(
             "ivig": "# IVIG\n\nIVIG is made from pooled plasma of donors.",
         },
     )
-    update_index(
-        load_corpus(corpus, max_bytes=10_000),
-        tmp_path / "i",
-        fake_embedder,  # type: ignore[arg-type]
-        ChunkingConfig(max_tokens=200),
-    )
+    index = make_fake_index(
+        corpus, config=ChunkingConfig(max_tokens=200), embedder=fake_embedder
+    ).index
     reranker = KeywordReranker("steroids")
     retriever = Retriever(
-        load_index(tmp_path / "i"),
+        index,
         fake_embedder,  # type: ignore[arg-type]
         reranker,
         Settings(rerank_top=3),

@@ -20,7 +20,7 @@ from chatbot.index import (
     update_index,
 )
 from chatbot.retrieval import Retriever
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, FakeIndex
 
 CONFIG = ChunkingConfig(max_tokens=200)
 LIMIT = 5_000_000
@@ -217,10 +217,8 @@ def test_old_versions_are_collected(corpus_copy: Path, tmp_path: Path) -> None:
     assert current_version(tmp_path / "idx").name == versions[-1]
 
 
-def test_dense_search_ranks_the_matching_article_first(corpus_copy: Path, tmp_path: Path) -> None:
-    embedder = FakeEmbedder()
-    build(corpus_copy, tmp_path / "idx", embedder)
-    retriever = Retriever(load_index(tmp_path / "idx"), embedder)
+def test_dense_search_ranks_the_matching_article_first(fake_index: FakeIndex) -> None:
+    retriever = Retriever(fake_index.index, fake_index.embedder)
     hits = retriever.search("What is IVIG? Intravenous Immunoglobulin pooled plasma donors", k=3)
     assert [h.rank for h in hits] == [1, 2, 3]
     assert hits[0].article_id == "ivig-for-neuropathy"

@@ -6,55 +6,28 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from chatbot.chunking import ChunkingConfig
-from chatbot.corpus import load_corpus
+from chatbot.corpus import CorpusLoad, load_corpus
 from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
+from tests.conftest import CountingEmbedder
 
 pytestmark = pytest.mark.integration
 
 CONFIG = ChunkingConfig(max_tokens=128)
 
 
-class Counting:
-    """Wraps the real embedder and records each text it embeds."""
-
-    def __init__(self, inner):  # type: ignore[no-untyped-def]
-        self.inner = inner
-        self.embedded: list[str] = []
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.inner, name)
-
-    @property
-    def name(self) -> str:
-        return str(self.inner.name)
-
-    @property
-    def dimension(self) -> int:
-        return int(self.inner.dimension)
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self.inner.max_tokens)
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded.extend(texts)
-        return self.inner.embed_documents(texts)  # type: ignore[no-any-return]
-
-
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:  # type: ignore[no-untyped-def]
-    from tests.conftest import CORPUS
-
+def real_index(  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, real_embedder, corpus: CorpusLoad
+) -> Path:
     index_dir = tmp_path_factory.mktemp("real") / "index"
-    update_index(load_corpus(CORPUS, max_bytes=5_000_000), index_dir, real_embedder, CONFIG)
+    update_index(corpus, index_dir, real_embedder, CONFIG)
     return index_dir
 
 
@@ -102,7 +75,7 @@ def test_changing_one_article_embeds_only_its_chunks_with_the_real_model(
     )
     path = corpus_copy / "ivig-for-neuropathy.md"
     path.write_text(path.read_text().replace("thousands of healthy", "many thousands of healthy"))
-    counting = Counting(real_embedder)
+    counting = CountingEmbedder(real_embedder)
     report = update_index(
         load_corpus(corpus_copy, max_bytes=5_000_000), tmp_path / "i", counting, CONFIG
     )
@@ -223,12 +196,14 @@ def test_dupixent_answer_is_cited_and_says_rare_but_reported(real_bot) -> None: 
     assert answer.disclaimer == safety.DISCLAIMER
 
 
-def test_every_answer_on_the_gold_set_quotes_its_sources(real_bot) -> None:  # type: ignore[no-untyped-def]
+def test_every_answer_on_the_gold_set_quotes_its_sources(  # type: ignore[no-untyped-def]
+    real_bot, corpus: CorpusLoad
+) -> None:
     """Verbatim quotes for every answer; gold articles cited; out-of-scope refused."""
     from chatbot.evaluation import evaluate_answers, load_gold
-    from tests.conftest import CORPUS, REPO
+    from tests.conftest import REPO
 
-    texts = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
+    texts = {a.id: a.text for a in corpus.articles}
     questions = load_gold(REPO / "eval" / "questions.jsonl")
     report = evaluate_answers(real_bot.ask, questions, texts)
     assert report.verbatim == 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,12 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
-from chatbot.corpus import load_corpus
-from chatbot.index import load_index, update_index
+from chatbot.corpus import CorpusLoad
+from chatbot.index import update_index
 from chatbot.langchain import ChatbotEmbeddings, ChatbotRetriever, hit_to_document
 from chatbot.library import Service
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeEmbedder, KeywordReranker
+from tests.conftest import CORPUS, FakeEmbedder, FakeIndex, KeywordReranker
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "langchain.md"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -41,25 +42,20 @@ ASYNC_SUITE = [
 
 
 @pytest.fixture(scope="module")
-def fake_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+def fake_pipeline(make_fake_index: Callable[..., FakeIndex]) -> Retriever:
     """The full pipeline (hybrid + rerank) on the real corpus with the fake embedder."""
-    index_dir = tmp_path_factory.mktemp("fake") / "index"
-    embedder = FakeEmbedder()
-    update_index(
-        load_corpus(CORPUS, max_bytes=5_000_000),
-        index_dir,
-        embedder,
-        ChunkingConfig(max_tokens=200),
-    )
-    return Retriever(load_index(index_dir), embedder, KeywordReranker("nerve"), Settings())
+    built = make_fake_index(config=ChunkingConfig(max_tokens=200))
+    return Retriever(built.index, built.embedder, KeywordReranker("nerve"), Settings())
 
 
 @pytest.fixture(scope="module")
-def real_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Settings:
+def real_settings(
+    tmp_path_factory: pytest.TempPathFactory, real_embedder: Any, corpus: CorpusLoad
+) -> Settings:
     """Settings over an index of the real corpus built with the real (configured) model."""
     settings = Settings(corpus_dir=CORPUS, index_dir=tmp_path_factory.mktemp("real") / "index")
     update_index(
-        load_corpus(CORPUS, max_bytes=5_000_000),
+        corpus,
         settings.index_dir,
         real_embedder,
         ChunkingConfig(max_tokens=settings.chunk_max_tokens),
@@ -154,7 +150,9 @@ class TestRetrieverOnRealModels(RetrieversIntegrationTests):
 # ---------------------------------------------------------------------------- behaviour
 
 
-def test_documents_carry_the_hits_text_and_scores(fake_pipeline: Retriever) -> None:
+def test_documents_carry_the_hits_text_and_scores(
+    fake_pipeline: Retriever, corpus: CorpusLoad
+) -> None:
     query = "Can Dupixent cause nerve pain?"
     docs = ChatbotRetriever(pipeline=fake_pipeline, k=4).invoke(query)
     hits = fake_pipeline.search(query, k=4)
@@ -179,11 +177,7 @@ def test_documents_carry_the_hits_text_and_scores(fake_pipeline: Retriever) -> N
             "evidence": hit.evidence,
         }
     # The text is the article's own, at the offsets given.
-    article = next(
-        a
-        for a in load_corpus(CORPUS, max_bytes=5_000_000).articles
-        if a.id == "ivig-for-neuropathy"
-    )
+    article = next(a for a in corpus.articles if a.id == "ivig-for-neuropathy")
     ivig = ChatbotRetriever(pipeline=fake_pipeline, articles=["ivig-for-neuropathy"]).invoke(
         "IVIG plasma donors"
     )

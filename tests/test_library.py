@@ -37,7 +37,7 @@ from chatbot.library import (
     save_article,
 )
 from chatbot.retrieval import Hit, Retriever
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, RecordingReranker
 
 UPLOADS = ".md, .txt, .html"
 SMALL = {
@@ -752,17 +752,6 @@ def test_threads_searching_through_a_reindex_see_whole_versions(
 
 
 # ---------------------------------------------------------------------- filtered search
-
-
-class RecordingReranker:
-    name = "recording-reranker"
-
-    def __init__(self) -> None:
-        self.passages: list[str] = []
-
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        self.passages.extend(passages)
-        return np.array([-float(len(p)) for p in passages], dtype=np.float32)
 
 
 @pytest.fixture

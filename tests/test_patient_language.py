@@ -10,7 +10,7 @@ import pytest
 
 from chatbot.answering import Chatbot, Citation, Section, Turn, _numbered
 from chatbot.config import Settings, SettingsError
-from chatbot.corpus import load_corpus
+from chatbot.corpus import CorpusLoad
 from chatbot.evaluation import evaluate_patient, patient_markdown
 from chatbot.understanding import bundled_lexicon
 from chatbot.understanding.language import detect, english_question, reply
@@ -81,8 +81,8 @@ def test_a_long_story_is_cut_down_to_its_question_and_what_matters_most() -> Non
 
 
 @pytest.fixture(scope="module")
-def vocab() -> Vocabulary:
-    articles = load_corpus(CORPUS, max_bytes=5_000_000).articles
+def vocab(corpus: CorpusLoad) -> Vocabulary:
+    articles = corpus.articles
     return Vocabulary.from_texts(a.text for a in articles)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,22 +10,16 @@ import pytest
 
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings, SettingsError
-from chatbot.corpus import load_corpus
-from chatbot.index import load_index, update_index
+from chatbot.index import load_index
 from chatbot.lexical import LexicalIndex, tokenize
 from chatbot.retrieval import Retriever
-from tests.conftest import FakeEmbedder, KeywordReranker
-
-
-def write_corpus(folder: Path, articles: dict[str, str]) -> Path:
-    folder.mkdir()
-    for name, text in articles.items():
-        (folder / f"{name}.md").write_text(text)
-    return folder
+from tests.conftest import FakeEmbedder, FakeIndex, KeywordReranker, write_corpus
 
 
 @pytest.fixture
-def small_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> Path:
+def small_index(
+    tmp_path: Path, fake_embedder: FakeEmbedder, make_fake_index: Callable[..., FakeIndex]
+) -> Path:
     corpus = write_corpus(
         tmp_path / "corpus",
         {
@@ -35,14 +30,8 @@ def small_index(tmp_path: Path, fake_embedder: FakeEmbedder) -> Path:
             "dupixent": "# Dupixent\n\nDupixent rarely causes numbness; report numbness at once.",
         },
     )
-    index_dir = tmp_path / "index"
-    update_index(
-        load_corpus(corpus, max_bytes=10_000),
-        index_dir,
-        fake_embedder,
-        ChunkingConfig(max_tokens=200),
-    )
-    return index_dir
+    built = make_fake_index(corpus, config=ChunkingConfig(max_tokens=200), embedder=fake_embedder)
+    return built.index_dir
 
 
 def test_tokenize_stems_and_drops_stop_words() -> None:
@@ -142,7 +131,9 @@ def test_the_fusion_weight_trades_the_cross_encoder_against_the_fused_lists(
         Settings(rerank_fusion_weight=-1.0).validate()
 
 
-def test_near_duplicates_do_not_crowd_the_top(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+def test_near_duplicates_do_not_crowd_the_top(
+    tmp_path: Path, fake_embedder: FakeEmbedder, make_fake_index: Callable[..., FakeIndex]
+) -> None:
     same = "Lupus nerve pain burns in the feet and hands at night."
     corpus = write_corpus(
         tmp_path / "corpus",
@@ -151,13 +142,9 @@ def test_near_duplicates_do_not_crowd_the_top(tmp_path: Path, fake_embedder: Fak
             "b": "# B\n\nLupus nerve pain is treated with gabapentin.",
         },
     )
-    update_index(
-        load_corpus(corpus, max_bytes=10_000),
-        tmp_path / "i",
-        fake_embedder,
-        ChunkingConfig(max_tokens=200),
-    )
-    index = load_index(tmp_path / "i")
+    index = make_fake_index(
+        corpus, config=ChunkingConfig(max_tokens=200), embedder=fake_embedder
+    ).index
     plain = Retriever(index, fake_embedder, None, Settings(duplicate_threshold=1.0))
     diverse = Retriever(index, fake_embedder, None, Settings(duplicate_threshold=0.8))
     query = "lupus nerve pain burns feet hands night"

@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from chatbot import safety
@@ -25,7 +24,7 @@ from chatbot.safety import (
 from chatbot.safety.detector import LexicalModel, LinearDetector, NullDetector, ngrams
 from chatbot.safety.text import segments
 from chatbot.safety.training import Example, load_bank, measure
-from tests.conftest import REPO, FakeDetector
+from tests.conftest import REPO, FakeDetector, StubEmbedder
 
 BANK = REPO / "eval" / "emergency"
 EMERGENCY_FAMILIES = {"plain", "indirect", "typos", "mixed_question", "other_person", "rambling"}
@@ -124,17 +123,6 @@ def test_every_category_has_reason_and_guidance_without_a_dose() -> None:
 
 
 # ----------------------------------------------------------------- the detector's arithmetic
-
-
-class StubEmbedder:
-    """Maps each text to a fixed vector: "alarm" texts to e0, everything else to e1."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        self.calls.append(list(texts))
-        return np.array([[1.0, 0.0] if "alarm" in t else [0.0, 1.0] for t in texts])
 
 
 def weights(**overrides: Any) -> dict[str, Any]:

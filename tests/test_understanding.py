@@ -15,7 +15,7 @@ import pytest
 
 from chatbot.answering import Chatbot, Turn
 from chatbot.config import Settings
-from chatbot.corpus import load_corpus
+from chatbot.corpus import CorpusLoad
 from chatbot.evaluation import conversation_handled, evaluate_understanding
 from chatbot.understanding import (
     UnderstandingError,
@@ -33,14 +33,12 @@ from chatbot.understanding.conversation import (
 )
 from chatbot.understanding.coverage import CoverageJudge, NullJudge, features
 from chatbot.understanding.vocabulary import Vocabulary, zipf
-from tests.conftest import CORPUS, FakeEmbedder
-
-CORPUS_TEXTS = [a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles]
+from tests.conftest import CORPUS, FakeEmbedder, real_corpus
 
 
 @pytest.fixture(scope="module")
-def vocab() -> Vocabulary:
-    return Vocabulary.from_texts(CORPUS_TEXTS)
+def vocab(corpus: CorpusLoad) -> Vocabulary:
+    return Vocabulary.from_texts([a.text for a in corpus.articles])
 
 
 # ---------------------------------------------------------------- vocabulary and spelling
@@ -313,7 +311,7 @@ def real_bot(tmp_path_factory: pytest.TempPathFactory) -> Chatbot:
 
 
 def assert_verbatim(bot: Chatbot, answer: Any) -> None:
-    texts = {a.id: a.text for a in load_corpus(CORPUS, max_bytes=5_000_000).articles}
+    texts = {a.id: a.text for a in real_corpus().articles}
     for c in answer.citations:
         assert texts[c.article_id][c.start : c.end] == c.quote
 

@@ -19,7 +19,7 @@ import pytest
 
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
-from chatbot.corpus import load_corpus
+from chatbot.corpus import CorpusLoad, load_corpus
 from chatbot.index import (
     IndexMismatchError,
     IndexReport,
@@ -41,7 +41,7 @@ from chatbot.vectorstore import (
     collection_name,
     store_for,
 )
-from tests.conftest import CORPUS, FakeEmbedder
+from tests.conftest import FakeEmbedder
 
 CONFIG = ChunkingConfig(max_tokens=200)
 LIMIT = 5_000_000
@@ -424,10 +424,12 @@ def test_milvus_search_skips_rows_of_other_versions(
 
 @pytest.fixture(scope="module")
 def real_indexes(
-    tmp_path_factory: pytest.TempPathFactory, real_embedder: Any, milvus_uri: str
+    tmp_path_factory: pytest.TempPathFactory,
+    real_embedder: Any,
+    milvus_uri: str,
+    corpus: CorpusLoad,
 ) -> dict[str, Any]:
     """The real corpus indexed with the real model, once per backend."""
-    corpus = load_corpus(CORPUS, max_bytes=LIMIT)
     config = ChunkingConfig(max_tokens=Settings().chunk_max_tokens)
     root = tmp_path_factory.mktemp("real")
     indexes = {}
