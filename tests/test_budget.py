@@ -7,7 +7,7 @@ tests prove the behaviour that the figures rest on.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -19,10 +19,8 @@ from chatbot.api.guard import AdmissionGate
 from chatbot.cache import LruCache
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings, SettingsError
-from chatbot.corpus import load_corpus
-from chatbot.index import load_index, update_index
 from chatbot.retrieval import Retriever
-from tests.conftest import CORPUS, FakeEmbedder, KeywordReranker
+from tests.conftest import FakeEmbedder, FakeIndex, KeywordReranker
 
 QUESTION = "Can Dupixent cause nerve pain?"
 
@@ -71,26 +69,36 @@ def test_cache_and_queue_settings_are_checked() -> None:
 # ------------------------------------------------------------------ answers from the cache
 
 
-def _bot(tmp_path: Path, **changes: Any) -> tuple[Chatbot, KeywordReranker]:
-    embedder = FakeEmbedder(dimension=512)
-    update_index(
-        load_corpus(CORPUS, max_bytes=5_000_000),
-        tmp_path / "i",
-        embedder,
-        ChunkingConfig(max_tokens=128),
-    )
-    reranker = KeywordReranker("dupixent")
-    settings = Settings(evidence_dense_scale=20.0, evidence_dense_shift=-6.0, **changes)
-    retriever = Retriever(load_index(tmp_path / "i"), embedder, reranker, settings)
-    return Chatbot(retriever, settings=settings), reranker
+@pytest.fixture
+def make_bot(make_fake_index: Callable[..., FakeIndex]) -> Callable[..., Bot]:
+    """``make_bot(**settings)``: a chatbot over the fake index, a keyword reranker counting
+    the cross-encoder's work."""
+
+    def make(**changes: Any) -> Bot:
+        built = make_fake_index(
+            config=ChunkingConfig(max_tokens=128), embedder=FakeEmbedder(dimension=512)
+        )
+        reranker = KeywordReranker("dupixent")
+        settings = Settings(evidence_dense_scale=20.0, evidence_dense_shift=-6.0, **changes)
+        retriever = Retriever(built.index, built.embedder, reranker, settings)
+        return Bot(Chatbot(retriever, settings=settings), reranker)
+
+    return make
+
+
+@dataclasses.dataclass
+class Bot:
+    bot: Chatbot
+    reranker: KeywordReranker
 
 
 def _same(a: Any, b: Any) -> bool:
     return dataclasses.replace(a, latency_ms=0.0) == dataclasses.replace(b, latency_ms=0.0)
 
 
-def test_a_repeated_question_is_answered_from_the_cache(tmp_path: Path) -> None:
-    bot, reranker = _bot(tmp_path)
+def test_a_repeated_question_is_answered_from_the_cache(make_bot: Callable[..., Bot]) -> None:
+    made = make_bot()
+    bot, reranker = made.bot, made.reranker
     first = bot.ask(QUESTION)
     work = len(reranker.calls)
     assert work > 0
@@ -100,8 +108,11 @@ def test_a_repeated_question_is_answered_from_the_cache(tmp_path: Path) -> None:
     assert bot.answers.stats.hits == 1
 
 
-def test_the_filter_and_the_index_version_are_part_of_the_key(tmp_path: Path) -> None:
-    bot, reranker = _bot(tmp_path)
+def test_the_filter_and_the_index_version_are_part_of_the_key(
+    make_bot: Callable[..., Bot],
+) -> None:
+    made = make_bot()
+    bot, reranker = made.bot, made.reranker
     everything = bot.ask(QUESTION)
     work = len(reranker.calls)
     only_lupus = bot.ask(QUESTION, articles=["lupus-nerve-pain"])
@@ -115,8 +126,9 @@ def test_the_filter_and_the_index_version_are_part_of_the_key(tmp_path: Path) ->
     assert len(reranker.calls) > work  # a new version: asked again
 
 
-def test_a_follow_up_is_read_once_per_standalone_query(tmp_path: Path) -> None:
-    bot, reranker = _bot(tmp_path)
+def test_a_follow_up_is_read_once_per_standalone_query(make_bot: Callable[..., Bot]) -> None:
+    made = make_bot()
+    bot, reranker = made.bot, made.reranker
     answer = bot.ask(QUESTION)
     history = [
         Turn("user", QUESTION),
@@ -132,8 +144,9 @@ def test_a_follow_up_is_read_once_per_standalone_query(tmp_path: Path) -> None:
     assert _same(again, first)
 
 
-def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path: Path) -> None:
-    bot, reranker = _bot(tmp_path, answer_cache_size=0)
+def test_the_cache_is_bounded_and_can_be_turned_off(make_bot: Callable[..., Bot]) -> None:
+    made = make_bot(answer_cache_size=0)
+    bot, reranker = made.bot, made.reranker
     bot.ask(QUESTION)
     work = len(reranker.calls)
     bot.ask(QUESTION)
@@ -144,8 +157,11 @@ def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path: Path) -> None:
 # ------------------------------------------------------------ the cross-encoder's bound
 
 
-def test_the_cross_encoder_rescores_at_most_rerank_limit_passages(tmp_path: Path) -> None:
-    bot, reranker = _bot(tmp_path, rerank_limit=8)
+def test_the_cross_encoder_rescores_at_most_rerank_limit_passages(
+    make_bot: Callable[..., Bot],
+) -> None:
+    made = make_bot(rerank_limit=8)
+    bot, reranker = made.bot, made.reranker
     hits = bot.retriever.search(QUESTION, k=30)
     assert reranker.calls == [8]
     assert len(hits) == 30

@@ -135,10 +135,9 @@ def run_evaluation(
     if unknown:
         raise ValueError(f"unknown mode(s) {', '.join(unknown)}; use {', '.join(MODES)}")
     questions = load_gold(settings.gold_path)
-    if not (settings.index_dir / "CURRENT").exists():
-        from chatbot.library import reindex
+    from chatbot.library import ensure_index
 
-        reindex(settings)
+    ensure_index(settings)
     retriever = Retriever.from_settings(settings)
     if retriever.reranker is None:
         modes = [m for m in modes if m != "rerank"]
