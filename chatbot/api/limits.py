@@ -6,8 +6,8 @@ refuses longer ones instead, so that nothing is dropped silently.
 
 from __future__ import annotations
 
-from chatbot.config import MAX_QUESTION_CHARS
-from chatbot.library import MAX_UPLOAD_FILES
+from chatbot.config import MAX_QUESTION_CHARS as MAX_QUESTION_CHARS
+from chatbot.library import MAX_UPLOAD_FILES as MAX_UPLOAD_FILES
 
 MAX_HISTORY_TURNS = 20
 MAX_TURN_CHARS = 4000
@@ -22,17 +22,3 @@ UPLOAD_OVERHEAD_BYTES = 1024 * 1024
 # The endpoints that run the models, and so wait their turn in the admission queue
 # (CHATBOT_API_WORKERS served at once, CHATBOT_API_QUEUE waiting).
 GATED_PATHS = frozenset({"/ask", "/search"})
-
-__all__ = [
-    "GATED_PATHS",
-    "MAX_ARTICLE_ID_CHARS",
-    "MAX_FILTER_ARTICLES",
-    "MAX_HISTORY_TURNS",
-    "MAX_JSON_BYTES",
-    "MAX_K",
-    "MAX_QUERY_CHARS",
-    "MAX_QUESTION_CHARS",
-    "MAX_TURN_CHARS",
-    "MAX_UPLOAD_FILES",
-    "UPLOAD_OVERHEAD_BYTES",
-]
