@@ -68,8 +68,12 @@ def main() -> None:
             )
     print(f"\n| stage | base {args.base} p50 ms | HEAD p50 ms | ratio |\n|---|---|---|---|")
     for stage in runs["head"][0]:
-        b = statistics.median(r[stage] for r in runs["base"] if stage in r)
         h = statistics.median(r[stage] for r in runs["head"])
+        found = [r[stage] for r in runs["base"] if stage in r]
+        if not found:  # a stage the base does not measure
+            print(f"| {stage} | - | {h:.1f} | - |")
+            continue
+        b = statistics.median(found)
         print(f"| {stage} | {b:.1f} | {h:.1f} | {h / b:.2f} |")
 
 
