@@ -123,12 +123,14 @@ class Settings:
     # The question log (chatbot/questionlog.py): "on" records every question asked through
     # the chat page, POST /ask and `chatbot ask` (redacted, no user or address) in SQLite
     # at ``question_log_path`` (empty: questions.sqlite3 in the index folder), for
-    # ``question_log_retention_days`` days. ``gaps_threshold`` is the cosine at which two
-    # refused questions count as asking the same thing (`chatbot gaps`, chatbot/gaps.py).
+    # ``question_log_retention_days`` days. ``gaps_threshold`` is the cosine to a group's
+    # centroid at which a refused question joins the group (`chatbot gaps`, chatbot/gaps.py):
+    # with bge-small, rewordings of one question lie at 0.92-0.97 and other questions about
+    # the same drug or topic at 0.6-0.76, so 0.85.
     question_log: str = "on"
     question_log_path: str = ""
     question_log_retention_days: int = 90
-    gaps_threshold: float = 0.8
+    gaps_threshold: float = 0.85
     # Secrets for changing the library: the Streamlit library page asks for the password,
     # the HTTP API's write endpoints for the bearer token. Unset, both are disabled.
     admin_password: str = field(default="", repr=False)
