@@ -188,6 +188,7 @@ class QuestionLog:
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self._purged_at: float | None = None
+        self._checked = False
 
     # ------------------------------------------------------------------ connections
 
@@ -206,20 +207,32 @@ class QuestionLog:
             connection.execute("PRAGMA foreign_keys = ON")
             # WAL with synchronous=NORMAL: a committed row survives the process being killed.
             connection.execute("PRAGMA synchronous = NORMAL")
-            if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            # Made (or checked) once per log object, and again should the file be replaced.
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if not self._checked or version != SCHEMA_VERSION:
                 self._create(connection)
+                self._checked = True
             yield connection
         finally:
             connection.close()
 
-    @staticmethod
-    def _create(connection: sqlite3.Connection) -> None:
-        """Make the tables (idempotent: two processes may both get here first)."""
-        connection.execute("PRAGMA journal_mode = WAL")
+    def _create(self, connection: sqlite3.Connection) -> None:
+        """Make the tables and switch to WAL (idempotent: two processes may both get here
+        first; the second waits for the first's transaction, then finds all made)."""
         # One transaction; a failure leaves it open, and closing the connection undoes it.
         connection.executescript(
             f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         )
+        # Switching the journal mode takes the file for itself and does not wait for a
+        # busy lock like other statements do: retry until the busy timeout has passed.
+        deadline = time.monotonic() + self.busy_timeout_s
+        while connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     # ------------------------------------------------------------------ writing
 
