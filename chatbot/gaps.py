@@ -90,7 +90,8 @@ def is_refused(row: LoggedQuestion) -> bool:
 
 @dataclass
 class _Query:
-    """One distinct query of the refused questions."""
+    """One distinct query of the refused questions (the same words, whatever their case and
+    spacing), as last asked."""
 
     text: str
     count: int = 0
@@ -112,8 +113,8 @@ def _distinct(rows: Sequence[LoggedQuestion]) -> list[_Query]:
             continue
         query = found.setdefault(_key(text), _Query(text))
         query.count += 1
-        if row.asked_at >= query.last_asked:
-            query.last_asked, query.question = row.asked_at, row.question or text
+        if row.asked_at >= query.last_asked:  # the latest wording stands for them all
+            query.text, query.last_asked, query.question = text, row.asked_at, row.question or text
         if row.evidence is not None:
             query.evidence = max(row.evidence, query.evidence or 0.0)
     return _ranked(list(found.values()), lambda q: (q.count, q.last_asked, q.text))
