@@ -2,10 +2,10 @@
 
 A real uvicorn server on the real models answers every operation the schema describes, with
 the admin token so that the admin endpoints (library changes, the gaps report) parse their
-input too; ``POST /feedback`` with a generated ``answer_id`` gets its listed 404. Requests are generated
-deterministically (the same cases every run): boundary cases from the schema, then a bounded
-number of valid and invalid ones per operation. Every response must be a 2xx or 4xx that the
-schema lists, with a body of the listed shape.
+input too; ``POST /feedback`` with a generated ``answer_id`` gets its listed 404. Requests are
+generated deterministically (the same cases every run): boundary cases from the schema, then
+a bounded number of valid and invalid ones per operation. Every response must be a 2xx or
+4xx that the schema lists, with a body of the listed shape.
 
 The schema is the app's own document, built when this module is imported (schemathesis'
 fixture-based lazy loader does not run on pytest 9); the first test checks that the server
