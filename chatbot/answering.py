@@ -88,6 +88,12 @@ class Answer:
     (flag ``language:<code>``), then the answer to that question. A message that asks
     several self-standing questions gets one :class:`Section` each in ``sections``; its
     ``answer`` and ``citations`` then hold them all, numbered through.
+
+    ``evidence`` is the evidence strength (0-1) of the best passage the answer was read
+    from, or for a refusal of the best passage found (0 when nothing was searched: a
+    greeting, an empty message). ``answer_id`` names this one reply (random, given by
+    :meth:`chatbot.library.Service.ask`, which logs it; empty from :class:`Chatbot`
+    itself): feedback on the answer is sent with it.
     """
 
     status: Status
@@ -104,6 +110,8 @@ class Answer:
     corrected_query: str = ""
     language: str = "en"
     sections: tuple[Section, ...] = ()
+    evidence: float = 0.0
+    answer_id: str = ""
 
     @property
     def body(self) -> str:
@@ -122,7 +130,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class Section:
-    """The reply to one of several questions asked in one message."""
+    """The reply to one of several questions asked in one message; ``evidence`` as in
+    :class:`Answer`."""
 
     question: str
     status: Status
@@ -131,6 +140,7 @@ class Section:
     citations: tuple[Citation, ...] = ()
     uncovered: tuple[str, ...] = ()
     corrected_query: str = ""
+    evidence: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -457,6 +467,15 @@ class Reading:
     coverage: understanding.Coverage
 
 
+@dataclass(frozen=True)
+class Look:
+    """A search for a standalone query: its :class:`Reading` (``None`` when no passage
+    clears the evidence bar) and the evidence strength of the best passage found."""
+
+    reading: Reading | None
+    evidence: float = 0.0
+
+
 class Chatbot:
     """Questions in, cited answers out.
 
@@ -494,7 +513,7 @@ class Chatbot:
         # Answers to first messages, and the readings (search, rerank, coverage) of
         # standalone queries; both keyed by the index version too, and bounded.
         self.answers: LruCache[Answer] = LruCache(self.settings.answer_cache_size)
-        self.readings: LruCache[Reading | None] = LruCache(self.settings.answer_cache_size)
+        self.readings: LruCache[Look] = LruCache(self.settings.answer_cache_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Chatbot:
@@ -564,6 +583,7 @@ class Chatbot:
             corrected: str = "",
             language: str = understanding.ENGLISH,
             sections: tuple[Section, ...] = (),
+            evidence: float = 0.0,
         ) -> Answer:
             return Answer(
                 status=status,
@@ -579,6 +599,7 @@ class Chatbot:
                 corrected_query=corrected,
                 language=language,
                 sections=sections,
+                evidence=evidence,
             )
 
         if triage.status == "empty":
@@ -589,10 +610,14 @@ class Chatbot:
             asked = article_question(triage.question)
             if asked is None:
                 return done("emergency", triage.question, "")
-            cited = self._cited(asked, articles, dosing)
+            look = self.look(asked, articles, dosing)
+            cited = self._cited(look.reading)
             if cited is None:
-                return done("emergency", asked, "")
-            return done("emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1])
+                return done("emergency", asked, "", evidence=look.evidence)
+            return done(
+                "emergency", asked, f"You also asked: {asked}\n\n{cited[0]}", cited[1],
+                evidence=look.evidence,
+            )  # fmt: skip
         turns = _turns(history)
         language, wanted = self._questions_of(triage.question)
         if language != understanding.ENGLISH:
@@ -601,10 +626,12 @@ class Chatbot:
             note = understanding.language_reply(language, english)
             part = self._respond(english, turns, articles, dosing, triage.is_urgent, flags)
             if part.status != "answered":
-                return done("no_answer", part.query, note, language=language)
+                return done(
+                    "no_answer", part.query, note, language=language, evidence=part.evidence
+                )
             return done(
                 "answered", part.query, f"{note}\n\n{part.answer}", part.citations,
-                part.uncovered, language=language,
+                part.uncovered, language=language, evidence=part.evidence,
             )  # fmt: skip
         if len(wanted) >= 2:
             flags.append("several_questions")
@@ -619,11 +646,12 @@ class Chatbot:
                 tuple(c for s in sections for c in s.citations),
                 tuple(dict.fromkeys(u for s in sections for u in s.uncovered)),
                 sections=tuple(sections),
+                evidence=max(s.evidence for s in sections),
             )
         part = self._respond(wanted[0], turns, articles, dosing, triage.is_urgent, flags)
         return done(
             part.status, part.query, part.answer, part.citations, part.uncovered,
-            corrected=part.corrected_query,
+            corrected=part.corrected_query, evidence=part.evidence,
         )  # fmt: skip
 
     def _respond(
@@ -645,9 +673,12 @@ class Chatbot:
             cites: tuple[Citation, ...] = (),
             uncovered: tuple[str, ...] = (),
         ) -> Section:
-            return Section(question, status, query, text, cites, uncovered, corrected)
+            evidence = reading.hits[0].evidence if reading is not None else found
+            return Section(question, status, query, text, cites, uncovered, corrected, evidence)
 
         corrected = ""
+        reading: Reading | None = None
+        found = 0.0  # the best passage's evidence over the searches made
         intent = None
         if not urgent:
             intent = self.understanding.reader.intent(question, known=self._known)
@@ -674,12 +705,13 @@ class Chatbot:
                 flags.append("rewritten")
         if articles is not None:
             previous = tuple(a for a in previous if a in articles)
-        reading = None
         if previous:
             # A follow-up reads the articles the last answer cited first.
-            reading = self.read(query, previous, dosing, exclude=shown_before)
+            look = self.look(query, previous, dosing, exclude=shown_before)
+            reading, found = look.reading, look.evidence
         if reading is None or not reading.coverage.answerable:
-            reading = self.read(query, articles, dosing, exclude=shown_before) or reading
+            look = self.look(query, articles, dosing, exclude=shown_before)
+            reading, found = look.reading or reading, max(found, look.evidence)
         if reading is None:
             concepts = self._concepts(query)
             if intent is None and not urgent and not concepts and not is_question(question):
@@ -808,8 +840,19 @@ class Chatbot:
         exclude: Collection[str] | str = (),
     ) -> Reading | None:
         """Retrieve for ``query`` and judge whether the passages answer it; ``None`` when no
-        passage clears the evidence bar. Kept in :attr:`readings` by the standalone query,
-        the article filter and the index version."""
+        passage clears the evidence bar (:meth:`look`)."""
+        return self.look(query, articles, dosing, exclude).reading
+
+    def look(
+        self,
+        query: str,
+        articles: Collection[str] | None = None,
+        dosing: bool = False,
+        exclude: Collection[str] | str = (),
+    ) -> Look:
+        """The :class:`Look` of ``query``: its reading and the best passage's evidence. Kept
+        in :attr:`readings` by the standalone query, the article filter and the index
+        version."""
         scope = None if articles is None else frozenset(articles)
         shown = exclude if isinstance(exclude, str) else tuple(exclude)
         key = (self.retriever.index.version, query, scope, dosing, shown)
@@ -821,16 +864,16 @@ class Chatbot:
         articles: Collection[str] | None,
         dosing: bool,
         exclude: Collection[str] | str,
-    ) -> Reading | None:
+    ) -> Look:
         hits = self._search(query, self.settings.answer_passages, articles)
         if not hits or hits[0].evidence < self.settings.answer_min_evidence:
-            return None
+            return Look(None, hits[0].evidence if hits else 0.0)
         draft = self.answerer.draft(query, hits, dosing=dosing, exclude=exclude)
         concepts = tuple(self._concepts(query))
         coverage = self.understanding.judge.judge(
             concepts, [s.text for s in draft.sentences], hits[0].rerank_score, hits[0].evidence
         )
-        return Reading(query, hits, draft, concepts, coverage)
+        return Look(Reading(query, hits, draft, concepts, coverage), hits[0].evidence)
 
     def _answerable_part(
         self,
@@ -861,11 +904,8 @@ class Chatbot:
                 return reading
         return None
 
-    def _cited(
-        self, query: str, articles: Collection[str] | None, dosing: bool
-    ) -> tuple[str, tuple[Citation, ...]] | None:
-        """The cited text answering ``query``, or ``None`` when the evidence is too weak."""
-        reading = self.read(query, articles, dosing)
+    def _cited(self, reading: Reading | None) -> tuple[str, tuple[Citation, ...]] | None:
+        """The cited text of ``reading``, or ``None`` when the evidence is too weak."""
         if reading is None or not reading.coverage.answerable:
             return None
         text, citations = self.answerer.compose(

@@ -1,4 +1,5 @@
-"""The ``chatbot`` command: ``index``, ``search``, ``status``."""
+"""The ``chatbot`` command: ``index``, ``search``, ``ask``, ``gaps``, ``status``, ``eval``,
+``serve``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", metavar="QUESTION")
     p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument(
+        "--no-log", action="store_true", help="leave the questions out of the question log"
+    )
+
+    p = sub.add_parser("gaps", help="refused questions grouped by meaning; answers rated down")
+    p.add_argument("--index", type=Path, help="index folder (CHATBOT_INDEX_DIR)")
+    p.add_argument("--since", type=int, metavar="DAYS", help="only the last DAYS days")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--csv", type=Path, metavar="PATH", help="also write the report as CSV")
 
     p = sub.add_parser("eval", help="measure retrieval on the gold set; write a report")
     p.add_argument("--gold", type=Path, help="gold questions (CHATBOT_GOLD_PATH)")
@@ -84,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         commands = {
             "ask": cmd_ask,
+            "gaps": cmd_gaps,
             "index": cmd_index,
             "search": cmd_search,
             "status": cmd_status,
@@ -193,10 +204,14 @@ def _print_hits(hits: list[dict[str, Any]], out: TextIO) -> None:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from chatbot import presentation
-    from chatbot.answering import Answer, Chatbot, Turn
+    from chatbot.answering import Answer, Turn
+    from chatbot.library import Service
     from chatbot.presentation import plain_text
 
-    bot = Chatbot.from_settings(settings)
+    # Asked through the service, as the app and the API ask: each answer gets an answer_id
+    # and a row in the question log (unless --no-log or CHATBOT_QUESTION_LOG=off).
+    service = Service(settings)
+    log = not args.no_log
 
     def show(answer: Answer) -> None:
         if args.json or (args.question is None and not sys.stdin.isatty()):
@@ -205,7 +220,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\n{plain_text(answer)}")
 
     if args.question is not None:
-        show(bot.ask(args.question))
+        show(service.ask(args.question, log=log))
         return 0
     history: list[Turn] = []
     interactive = sys.stdin.isatty() and not args.json
@@ -218,12 +233,31 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if not line or (interactive and not line.strip()):
             return 0
-        answer = bot.ask(line.rstrip("\n"), history=history if interactive else ())
+        answer = service.ask(line.rstrip("\n"), history if interactive else (), log=log)
         show(answer)
         history += [
             Turn("user", line.strip()),
             Turn("assistant", answer.answer, presentation.cited_articles(answer)),
         ]
+
+
+def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from chatbot import gaps
+    from chatbot.library import Service
+
+    if args.since is not None and args.since <= 0:
+        raise ValueError("--since must be a positive number of days")
+    if settings.question_log != "on":
+        print("the question log is off (CHATBOT_QUESTION_LOG=off): nothing to report",
+              file=sys.stderr)  # fmt: skip
+    report = Service(settings).gaps(args.since)
+    if args.csv is not None:
+        args.csv.write_text(gaps.to_csv(report), encoding="utf-8", newline="")
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        print(gaps.to_text(report))
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

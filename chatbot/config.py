@@ -120,6 +120,17 @@ class Settings:
     # (a file path runs Milvus Lite in-process; http://host:19530 a Milvus server).
     vector_backend: str = "faiss"
     milvus_uri: str = ""
+    # The question log (chatbot/questionlog.py): "on" records every question asked through
+    # the chat page, POST /ask and `chatbot ask` (redacted, no user or address) in SQLite
+    # at ``question_log_path`` (empty: questions.sqlite3 in the index folder), for
+    # ``question_log_retention_days`` days. ``gaps_threshold`` is the cosine to a group's
+    # centroid at which a refused question joins the group (`chatbot gaps`, chatbot/gaps.py):
+    # with bge-small, rewordings of one question lie at 0.92-0.97 and other questions about
+    # the same drug or topic at 0.6-0.76, so 0.85.
+    question_log: str = "on"
+    question_log_path: str = ""
+    question_log_retention_days: int = 90
+    gaps_threshold: float = 0.85
     # Secrets for changing the library: the Streamlit library page asks for the password,
     # the HTTP API's write endpoints for the bearer token. Unset, both are disabled.
     admin_password: str = field(default="", repr=False)
@@ -166,6 +177,7 @@ class Settings:
             "rerank_limit",
             "answer_passages",
             "api_workers",
+            "question_log_retention_days",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -179,7 +191,9 @@ class Settings:
             raise SettingsError("CHATBOT_RERANK_FUSION_WEIGHT must be a number >= 0")
         if not 0.0 < self.duplicate_threshold <= 1.0:
             raise SettingsError("CHATBOT_DUPLICATE_THRESHOLD must be in (0, 1]")
-        for name in ("spelling", "language_detection"):
+        if not 0.0 < self.gaps_threshold <= 1.0:
+            raise SettingsError("CHATBOT_GAPS_THRESHOLD must be in (0, 1]")
+        for name in ("spelling", "language_detection", "question_log"):
             if getattr(self, name) not in ("on", "off"):
                 raise SettingsError(f"CHATBOT_{name.upper()} must be 'on' or 'off'")
         if self.lay_expansion not in LAY_EXPANSIONS:
@@ -192,6 +206,14 @@ class Settings:
                 f"CHATBOT_VECTOR_BACKEND={self.vector_backend!r}: use one of "
                 + ", ".join(VECTOR_BACKENDS)
             )
+
+    @property
+    def question_log_file(self) -> Path:
+        """Where the question log lives: ``question_log_path``, else the index folder's
+        ``questions.sqlite3`` (which the index's garbage collection leaves alone)."""
+        if self.question_log_path:
+            return Path(self.question_log_path)
+        return self.index_dir / "questions.sqlite3"
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given fields replaced (``None`` values are ignored)."""

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
+import sqlite3
 import tempfile
 import threading
+import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +27,8 @@ from chatbot.answering import Answer, Chatbot, Turn
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
 from chatbot.corpus import SUPPORTED_SUFFIXES, ArticleError, load_article, load_corpus
+from chatbot.gaps import GapsReport
+from chatbot.gaps import report as gaps_report
 from chatbot.index import (
     CURRENT,
     Index,
@@ -36,7 +41,17 @@ from chatbot.index import (
     load_index,
     update_index,
 )
+from chatbot.questionlog import (
+    Feedback,
+    LoggedQuestion,
+    QuestionLog,
+    Rating,
+    UnknownAnswerError,
+    iso,
+)
 from chatbot.retrieval import Hit, Mode, Retriever, default_mode
+
+log = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = (".md", ".txt", ".html")
 # The most files one upload may hold (the library page and POST /articles).
@@ -369,6 +384,10 @@ class Service:
     re-index has switched it, loads the new version before answering. Calls from many
     threads share the loaded models; only a reload takes the lock.
 
+    Every answer gets its own ``answer_id`` and, unless ``CHATBOT_QUESTION_LOG=off``, a row
+    in the question log (:mod:`chatbot.questionlog`), which :meth:`feedback` rates and
+    :meth:`gaps` reads.
+
     Example:
         >>> service = Service(Settings.from_env())
         >>> service.ask("Can Dupixent cause nerve pain?").citations[0].article_id
@@ -381,6 +400,11 @@ class Service:
         # The chatbot and the version folder it was loaded from, read and replaced as one
         # value so that a reader never pairs one version's chatbot with another's name.
         self._loaded: tuple[Chatbot, Path] | None = None
+        self.questions: QuestionLog | None = (
+            QuestionLog(settings.question_log_file, settings.question_log_retention_days)
+            if settings.question_log == "on"
+            else None
+        )
 
     @property
     def chatbot(self) -> Chatbot:
@@ -417,8 +441,66 @@ class Service:
         question: str,
         history: Sequence[Turn | dict[str, str]] = (),
         articles: Collection[str] | None = None,
+        *,
+        log: bool = True,
     ) -> Answer:
-        return self.chatbot.ask(question, history, articles)
+        """The chatbot's answer with an ``answer_id`` of its own (a repeat served from the
+        answer cache too), recorded in the question log unless ``log`` is false (the
+        search page's answers to copy) or the log is off."""
+        bot = self.chatbot
+        answer = replace(bot.ask(question, history, articles), answer_id=uuid.uuid4().hex)
+        if log and self.questions is not None:
+            self._record(question, answer, bot.retriever.index.version)
+        return answer
+
+    def _record(self, question: str, answer: Answer, version: str) -> None:
+        assert self.questions is not None
+        searched = answer.status != "conversation" and bool(answer.query)
+        row = LoggedQuestion(
+            answer_id=answer.answer_id,
+            asked_at=iso(self.questions.clock()),
+            question=question,
+            query=answer.query,
+            status=answer.status,
+            flags=answer.flags,
+            evidence=answer.evidence if searched else None,
+            articles=tuple(dict.fromkeys(c.article_id for c in answer.citations)),
+            index_version=version,
+        )
+        try:
+            self.questions.record(row)
+        except (sqlite3.Error, OSError) as exc:  # the answer matters more than its log row
+            log.warning("the question log %s cannot be written: %s", self.questions.path, exc)
+
+    def feedback(self, answer_id: str, rating: Rating, comment: str = "") -> Feedback:
+        """Rate a logged answer (a second rating replaces the first).
+
+        Raises:
+            UnknownAnswerError: no logged answer has that id (or the log is off).
+            ValueError: ``rating`` is not ``up`` or ``down``.
+        """
+        if self.questions is None:
+            raise UnknownAnswerError(
+                f"no logged answer {answer_id!r}: the question log is off (CHATBOT_QUESTION_LOG)"
+            )
+        return self.questions.rate(answer_id, rating, comment)
+
+    def gaps(self, since_days: int | None = None) -> GapsReport:
+        """The refused questions grouped by meaning and the answers rated down
+        (:mod:`chatbot.gaps`), of the last ``since_days`` days (``None``: the whole log)."""
+        settings = self.settings
+
+        def embed(texts: Sequence[str]) -> Any:
+            from chatbot import embedding
+
+            embedder = embedding.get_embedder(
+                settings.embedding_model, settings.embedding_batch_size
+            )
+            return embedder.embed_documents(list(texts))
+
+        return gaps_report(
+            self.questions, embed, threshold=settings.gaps_threshold, since_days=since_days
+        )
 
     def search(
         self,

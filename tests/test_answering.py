@@ -74,8 +74,13 @@ def test_an_answer_quotes_and_cites_its_sources(bot: Chatbot) -> None:
         "corrected_query",
         "language",
         "sections",
+        "evidence",
+        "answer_id",
     }
     assert (answer.tier, answer.alert, answer.categories) == ("none", "", ())
+    best = bot._search(answer.query, bot.settings.answer_passages, None)[0]
+    assert answer.evidence == best.evidence >= bot.settings.answer_min_evidence
+    assert answer.answer_id == ""  # given by the library's Service, which logs the answer
 
 
 def test_publisher_comes_from_front_matter(bot: Chatbot) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from chatbot import answering, api, index, library, retrieval, safety
 from chatbot.answering import Chatbot
 from chatbot.config import Settings
 from chatbot.library import Service, list_articles
+from chatbot.questionlog import QuestionLog
 from tests.api_server import AUTH, TOKEN, serving
 from tests.conftest import CORPUS, FakeEmbedder
 
@@ -72,7 +74,9 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
 
 
 def without_latency(answer: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in answer.items() if k != "latency_ms"}
+    """An answer without what differs from one ask to the next: its latency and its
+    answer_id (random, one per answer)."""
+    return {k: v for k, v in answer.items() if k not in ("latency_ms", "answer_id")}
 
 
 # ------------------------------------------------------------------ fake-embedder fixtures
@@ -135,15 +139,20 @@ def test_openapi_describes_every_endpoint_and_the_write_ones_need_the_token(
     assert sorted(operations) == [
         ("DELETE", "/articles/{article_id}"),
         ("GET", "/articles"),
+        ("GET", "/gaps"),
+        ("GET", "/gaps.csv"),
         ("GET", "/healthz"),
         ("GET", "/search"),
         ("POST", "/articles"),
         ("POST", "/ask"),
+        ("POST", "/feedback"),
         ("POST", "/reindex"),
     ]
     secured = sorted(key for key, op in operations.items() if "security" in op)
     assert secured == [
         ("DELETE", "/articles/{article_id}"),
+        ("GET", "/gaps"),
+        ("GET", "/gaps.csv"),
         ("POST", "/articles"),
         ("POST", "/reindex"),
     ]
@@ -190,6 +199,8 @@ def test_ask_returns_the_library_answer(client: TestClient, settings: Settings) 
     assert response.status_code == 200
     expected = Service(settings).ask(DUPIXENT).as_json()
     assert without_latency(response.json()) == without_latency(expected)
+    assert re.fullmatch(r"[0-9a-f]{32}", response.json()["answer_id"])
+    assert response.json()["answer_id"] != expected["answer_id"]
     assert response.json()["status"] == "answered"
     assert response.json()["disclaimer"] == safety.DISCLAIMER
 
@@ -660,9 +671,14 @@ def test_body_limits_over_a_real_server(tmp_path: Path, fake: FakeEmbedder) -> N
         response = http.post("/articles", files=files)  # refused before its body is read
         assert response.status_code == 401
 
-        assert http.post("/ask", json={"question": DUPIXENT}).status_code == 200
+        answered = http.post("/ask", json={"question": DUPIXENT})
+        assert answered.status_code == 200
         assert http.get("/healthz").status_code == 200
-    assert snapshot(tmp_path) == before
+    # The refused requests changed nothing; the answered question was logged.
+    log = "index/questions.sqlite3"
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(log)} == before
+    logged = QuestionLog(settings.question_log_file).questions()
+    assert [(q.answer_id, q.question) for q in logged] == [(answered.json()["answer_id"], DUPIXENT)]
 
 
 # ----------------------------------------------------- real models over a real server

@@ -1,10 +1,11 @@
 """Property-based requests from the OpenAPI schema (schemathesis): no input gets a 5xx.
 
 A real uvicorn server on the real models answers every operation the schema describes, with
-the admin token so that the write endpoints parse their input too. Requests are generated
-deterministically (the same cases every run): boundary cases from the schema, then a bounded
-number of valid and invalid ones per operation. Every response must be a 2xx or 4xx that the
-schema lists, with a body of the listed shape.
+the admin token so that the admin endpoints (library changes, the gaps report) parse their
+input too; ``POST /feedback`` with a generated ``answer_id`` gets its listed 404. Requests are
+generated deterministically (the same cases every run): boundary cases from the schema, then
+a bounded number of valid and invalid ones per operation. Every response must be a 2xx or
+4xx that the schema lists, with a body of the listed shape.
 
 The schema is the app's own document, built when this module is imported (schemathesis'
 fixture-based lazy loader does not run on pytest 9); the first test checks that the server
@@ -62,7 +63,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.integration
 def test_the_server_serves_the_schema_under_test(base_url: str) -> None:
     assert httpx.get(f"{base_url}/openapi.json").json() == OPENAPI
-    assert len(list(schema.get_all_operations())) == 7
+    assert len(list(schema.get_all_operations())) == 10
 
 
 @pytest.mark.integration

@@ -291,3 +291,34 @@ def test_library_upload_and_reindex(server: tuple[str, Path], page: Any) -> None
     page.get_by_text("<script>alert('body')</script>", exact=False).first.wait_for()
     page.wait_for_timeout(500)
     assert_nothing_ran(page)
+
+
+def test_a_refused_question_rated_down_shows_in_the_gaps(
+    server: tuple[str, Path], page: Any
+) -> None:
+    url, _ = server
+    question = "What are the opening hours of the pharmacy?"
+    comment = "Please list the pharmacy's opening hours"
+    page.goto(url)
+    ask(page, question)
+    thumbs_down = page.get_by_role("radio", name="Thumbs down")
+    thumbs_down.wait_for()  # drawn under the answer
+    assert "do not" in page.get_by_test_id("stChatMessage").nth(1).inner_text()
+    thumbs_down.click()
+    expect(thumbs_down).to_have_attribute("aria-checked", "true")
+    page.get_by_label("What could be better? (optional)").fill(comment)
+    page.get_by_role("button", name="Send comment").click()
+    page.get_by_text("Thank you for your feedback.").wait_for()
+
+    page.goto(f"{url}/library")
+    page.get_by_label("Admin password").fill(PASSWORD)
+    page.get_by_role("button", name="Unlock").click()
+    section = page.locator(".st-key-gaps")
+    gap = section.locator('[class*="st-key-gap-"]').filter(has_text=f"“{question}”")
+    gap.wait_for()
+    assert gap.inner_text().startswith(f"1× “{question}”")
+    down = section.locator('[class*="st-key-down-"]').filter(has_text=f"“{question}”")
+    down.wait_for()
+    assert f"Comment: {comment}" in down.inner_text()
+    expect(section.get_by_role("button", name="Download as CSV")).to_have_count(1)
+    assert_nothing_ran(page)

@@ -27,6 +27,9 @@ def fake_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEmbedder:
     return embedder
 
 
+DUPIXENT = "Can Dupixent cause nerve pain?"
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
@@ -144,3 +147,99 @@ def test_errors_are_one_clear_line(
     code, _, err = run(capsys, "status")
     assert code == 2
     assert "CHATBOT_SEARCH_K='many' is not a valid int" in err
+
+
+@pytest.fixture
+def fake_ask(fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    """As ``fake_cli``, with the triage detector's own model loaded for real (``ask``)."""
+    monkeypatch.setattr(cli, "get_embedder", lambda *args, **kwargs: fake)
+    monkeypatch.setenv("CHATBOT_EMBEDDING_MODEL", fake.name)
+    monkeypatch.setenv("CHATBOT_RERANKER_MODEL", "none")
+    return fake
+
+
+def test_ask_json_has_an_answer_id_and_is_logged_unless_told(
+    fake_ask: FakeEmbedder, corpus_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chatbot.questionlog import QuestionLog
+
+    index_dir = tmp_path / "i"
+    run(capsys, "index", "--corpus", str(corpus_copy), "--index", str(index_dir))
+    ids = []
+    for _ in range(2):  # the second is served from the answer cache: its own id all the same
+        code, out, _ = run(capsys, "ask", "What is IVIG?", "--index", str(index_dir), "--json")
+        assert code == 0
+        ids.append(json.loads(out)["answer_id"])
+    assert len(set(ids)) == 2 and all(len(i) == 32 for i in ids)
+    code, out, _ = run(
+        capsys, "ask", "What is IVIG?", "--index", str(index_dir), "--json", "--no-log"
+    )
+    assert code == 0 and len(json.loads(out)["answer_id"]) == 32
+    logged = QuestionLog(index_dir / "questions.sqlite3").questions()
+    assert [(q.answer_id, q.question) for q in logged] == [(i, "What is IVIG?") for i in ids]
+
+
+def test_gaps_json_csv_and_text(
+    fake_ask: FakeEmbedder,
+    corpus_copy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chatbot import gaps
+    from chatbot.config import Settings
+    from chatbot.library import Service
+
+    index_dir = tmp_path / "i"
+    run(capsys, "index", "--corpus", str(corpus_copy), "--index", str(index_dir))
+    code, out, _ = run(capsys, "gaps", "--index", str(index_dir), "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "since": "",
+        "threshold": 0.85,
+        "refused": 0,
+        "gaps": [],
+        "rated_down": [],
+    }
+    asked = ["Is ozempic good for weight loss?", "ozempic for weight loss", DUPIXENT]
+    questions = "\n".join(asked) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(questions))
+    code, out, _ = run(capsys, "ask", "--index", str(index_dir))
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["status"] for a in answers] == ["no_answer", "no_answer", "answered"]
+    settings = Settings.from_env().with_overrides(index_dir=index_dir)
+    Service(settings).feedback(answers[2]["answer_id"], "down", "=too short")
+
+    csv_path = tmp_path / "gaps.csv"
+    code, out, _ = run(
+        capsys, "gaps", "--index", str(index_dir), "--json", "--since", "7", "--csv", str(csv_path)
+    )
+    assert code == 0
+    report = json.loads(out)
+    assert report["refused"] == 2
+    assert [(g["count"], g["example"], g["queries"]) for g in report["gaps"]] == [
+        (
+            2,
+            "ozempic for weight loss",
+            ["ozempic for weight loss", "Is ozempic good for weight loss?"],
+        )
+    ]
+    assert [(r["question"], r["comment"]) for r in report["rated_down"]] == [
+        (DUPIXENT, "=too short")
+    ]
+    expected = Service(settings).gaps(7)
+    assert report == {**expected.as_json(), "since": report["since"]}
+    written = csv_path.read_bytes().decode("utf-8")
+    assert written == gaps.to_csv(expected).replace(expected.since, report["since"])
+    rated_at = report["rated_down"][0]["rated_at"]
+    assert written.splitlines()[-1] == f"rated_down,1,{DUPIXENT},answered,'=too short,{rated_at},"
+
+    code, out, _ = run(capsys, "gaps", "--index", str(index_dir))
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "2 question(s) refused as not covered in the whole log, in 1 group(s):",
+        f"  1. 2x  ozempic for weight loss  (last asked {report['gaps'][0]['last_asked']})",
+        "       - Is ozempic good for weight loss?",
+    ]
+    code, _, err = run(capsys, "gaps", "--index", str(index_dir), "--since", "0")
+    assert (code, err) == (2, "chatbot gaps: error: --since must be a positive number of days\n")

@@ -12,12 +12,14 @@ from streamlit.testing.v1 import AppTest
 from chatbot import presentation, safety
 from chatbot.config import Settings
 from chatbot.library import Service, reindex
+from chatbot.questionlog import QuestionLog
 from tests.conftest import CORPUS, REPO
 
 pytestmark = pytest.mark.integration
 
 APP = str(REPO / "ui" / "app.py")
 PASSWORD = "correct horse battery staple"
+UNCOVERED = "What are the opening hours of the pharmacy?"
 HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3)) $x$"
 
 
@@ -275,6 +277,44 @@ def test_library_reindexes_a_new_article_and_deletes_it(
     next(b for b in at.button if b.label == "Re-index now").click().run()
     assert esc("removed: carpal-tunnel") in at.success[-1].value
     assert all(h.article_id != "carpal-tunnel" for h in reference.search("median nerve", k=5))
+
+
+def test_a_rating_and_comment_are_stored_and_the_library_lists_the_gap(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHATBOT_ADMIN_PASSWORD", PASSWORD)
+    at = ask(start(), UNCOVERED)
+    ((_, answer),) = at.session_state.chat
+    assert answer.status == "no_answer"
+    assert {"not_covered", "low_evidence"} & set(answer.flags)
+    (thumbs,) = at.feedback
+    assert thumbs.key == f"rating-{answer.answer_id}"
+    thumbs.set_value(0).run()  # thumbs down
+    assert not at.exception, at.exception
+    log = QuestionLog(env.question_log_file)
+
+    def rated() -> list[tuple[str, str, str]]:
+        return [(r.question.answer_id, r.feedback.rating, r.feedback.comment) for r in log.rated()]
+
+    assert rated() == [(answer.answer_id, "down", "")]
+    at.text_input(key=f"text-{answer.answer_id}").input("Please list the pharmacy's hours")
+    next(b for b in at.button if b.label == "Send comment").click().run()
+    assert rated() == [(answer.answer_id, "down", "Please list the pharmacy's hours")]
+    assert "Thank you for your feedback." in [c.value for c in at.main.caption]
+
+    at.switch_page("library.py").run()
+    assert not [m for m in at.markdown if "Gaps" in m.value]  # locked
+    at.text_input[0].input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    esc = presentation.escape_markdown
+    texts = [m.value for m in at.markdown]
+    assert f"**1×** {esc(f'“{UNCOVERED}”')}" in texts
+    assert esc(f"“{UNCOVERED}”") in texts  # rated down, with its comment
+    assert f"Comment: {esc('Please list the pharmacy' + chr(39) + 's hours')}" in texts
+    (download,) = at.download_button
+    assert download.label == "Download as CSV"
+    no_raw_html(at)
 
 
 def test_an_unusable_index_stops_every_page_with_the_repair(env: Settings) -> None:

@@ -1,13 +1,15 @@
-"""Library page (for developers): the indexed articles, uploads, deletes and re-indexing.
+"""Library page (for developers): the indexed articles, uploads, deletes and re-indexing,
+and the gaps: what to write next.
 
-Changing anything needs ``CHATBOT_ADMIN_PASSWORD``; without it the page only lists.
+Changing anything, and the gaps, need ``CHATBOT_ADMIN_PASSWORD``; without it the page only
+lists.
 """
 
 import hmac
 
 import streamlit as st
 
-from chatbot import webui
+from chatbot import gaps, webui
 from chatbot.library import (
     MAX_UPLOAD_FILES,
     UPLOAD_SUFFIXES,
@@ -140,3 +142,46 @@ if st.button("Re-index now", type="primary", icon=":material/sync:"):
         st.success("  \n".join(escape_markdown(line) for line in lines))
         for failure in report.failed:
             st.error(escape_markdown(f"{failure['path']}: {failure['error']}"))
+
+st.subheader("Gaps: what to write next", anchor="gaps")
+with st.container(key="gaps"):
+    if service.questions is None:
+        st.info(
+            "The question log is off (CHATBOT_QUESTION_LOG=off): there are no questions to report.",
+            icon=":material/info:",
+        )
+    else:
+        retention = settings.question_log_retention_days
+        days = st.number_input(
+            "Questions of the last … days", min_value=1, max_value=retention, value=retention
+        )
+        report = service.gaps(int(days))
+        st.caption(
+            escape_markdown(
+                f"{report.refused} question(s) refused as not covered, in {len(report.gaps)} "
+                "group(s) of the same meaning, biggest first."
+            )
+        )
+        for n, gap in enumerate(report.gaps, start=1):
+            with st.container(border=True, key=f"gap-{n}"):
+                st.markdown(f"**{gap.count}×** " + escape_markdown(f"“{gap.example}”"))
+                also = [q for q in gap.queries if q != gap.example]
+                about = [f"last asked {gap.last_asked}"]
+                if also:
+                    about.append("searched as: " + "; ".join(also))
+                st.caption(escape_markdown(" · ".join(about)))
+        st.markdown(f"**Answers rated down ({len(report.rated_down)})**")
+        for n, down in enumerate(report.rated_down, start=1):
+            with st.container(border=True, key=f"down-{n}"):
+                st.markdown(escape_markdown(f"“{down.question}”"))
+                st.caption(escape_markdown(f"{down.status} · rated {down.rated_at}"))
+                if down.comment:
+                    st.markdown("Comment: " + escape_markdown(down.comment))
+        st.download_button(
+            "Download as CSV",
+            data=gaps.to_csv(report),
+            file_name="gaps.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+        )

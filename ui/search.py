@@ -48,7 +48,8 @@ if query.strip():
             )
             st.markdown(presentation.escape_markdown(hit.text))
     st.subheader("Cited answer to copy")
-    answer = service.ask(query, articles=chosen or None)
+    # Staff searches are not patients' questions: left out of the question log.
+    answer = service.ask(query, articles=chosen or None, log=False)
     st.code(presentation.plain_text(answer), language=None, wrap_lines=True)
     # Drawn last, so a page that shows it for this query shows everything above for it too.
     st.caption(

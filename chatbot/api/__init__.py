@@ -1,15 +1,17 @@
-"""The HTTP API (``chatbot serve``): ask, search and the article library over JSON.
+"""The HTTP API (``chatbot serve``): ask, search, feedback, gaps and the library over JSON.
 
 Every endpoint calls the same :class:`~chatbot.library.Service` as the CLI and the
-Streamlit app: answers come from :meth:`Service.ask`, passages from :meth:`Service.search`,
-and the library is changed with :meth:`Service.save_articles` (every file or none),
-:meth:`Service.delete_article` and :meth:`Service.reindex`. Responses are the library's own
-dataclasses, so ``/openapi.json`` describes each one exactly as the CLI prints it.
+Streamlit app: answers come from :meth:`Service.ask` (which logs them), passages from
+:meth:`Service.search`, feedback goes to :meth:`Service.feedback`, the gaps report comes from
+:meth:`Service.gaps`, and the library is changed with :meth:`Service.save_articles` (every
+file or none), :meth:`Service.delete_article` and :meth:`Service.reindex`. Responses are
+the library's own dataclasses, so ``/openapi.json`` describes each one exactly as the CLI prints it.
 
 The parts, one job each:
 
 - :mod:`chatbot.api.app`: ``create_app``, wiring the rest together;
-- :mod:`chatbot.api.routes`: the routes, one ``APIRouter`` per part (questions, library, health);
+- :mod:`chatbot.api.routes`: the routes, one ``APIRouter`` per part (questions, feedback,
+  gaps, library, health);
 - :mod:`chatbot.api.deps`: ``Depends(get_service)`` and the admin check;
 - :mod:`chatbot.api.guard`: body limits, the admission queue (429 with ``Retry-After`` when it
   is full) and JSON-only headers, as ASGI middleware;
@@ -31,35 +33,49 @@ from chatbot.api.guard import AdmissionGate, RequestGuard
 from chatbot.api.limits import (
     GATED_PATHS,
     MAX_ARTICLE_ID_CHARS,
+    MAX_COMMENT_CHARS,
     MAX_FILTER_ARTICLES,
     MAX_HISTORY_TURNS,
     MAX_JSON_BYTES,
     MAX_K,
     MAX_QUERY_CHARS,
     MAX_QUESTION_CHARS,
+    MAX_SINCE_DAYS,
     MAX_TURN_CHARS,
     MAX_UPLOAD_FILES,
     UPLOAD_OVERHEAD_BYTES,
 )
-from chatbot.api.models import AskRequest, Deleted, FieldError, Health, Problem, TurnIn, Uploaded
+from chatbot.api.models import (
+    AskRequest,
+    Deleted,
+    FeedbackRequest,
+    FieldError,
+    Health,
+    Problem,
+    TurnIn,
+    Uploaded,
+)
 from chatbot.api.responses import SafeJSONResponse
 
 __all__ = [
     "ADMIN_DISABLED",
     "GATED_PATHS",
     "MAX_ARTICLE_ID_CHARS",
+    "MAX_COMMENT_CHARS",
     "MAX_FILTER_ARTICLES",
     "MAX_HISTORY_TURNS",
     "MAX_JSON_BYTES",
     "MAX_K",
     "MAX_QUERY_CHARS",
     "MAX_QUESTION_CHARS",
+    "MAX_SINCE_DAYS",
     "MAX_TURN_CHARS",
     "MAX_UPLOAD_FILES",
     "UPLOAD_OVERHEAD_BYTES",
     "AdmissionGate",
     "AskRequest",
     "Deleted",
+    "FeedbackRequest",
     "FieldError",
     "Health",
     "Problem",

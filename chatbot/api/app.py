@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from chatbot.api.guard import AdmissionGate, RequestGuard
 from chatbot.api.limits import GATED_PATHS
 from chatbot.api.responses import add_error_handlers
-from chatbot.api.routes import health, library, questions
+from chatbot.api.routes import feedback, gaps, health, library, questions
 from chatbot.config import Settings
 from chatbot.index import IndexUnusableError
 from chatbot.library import Service
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     add_error_handlers(app)
     app.include_router(questions.router(settings))
+    app.include_router(feedback.routes)
+    app.include_router(gaps.routes)
     app.include_router(library.routes)
     app.include_router(health.routes)
     return app

@@ -1,5 +1,6 @@
 """What the routes depend on: the process's :class:`~chatbot.library.Service` and the
-admin check of the write endpoints (``Depends(get_service)``, ``Depends(require_admin)``)."""
+admin check of the library changes and the gaps report (``Depends(get_service)``,
+``Depends(require_admin)``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from chatbot.config import Settings
 from chatbot.library import Service
 
 ADMIN_DISABLED = (
-    "the write endpoints are disabled: start the server with CHATBOT_ADMIN_TOKEN set to a "
+    "the admin endpoints are disabled: start the server with CHATBOT_ADMIN_TOKEN set to a "
     "secret and send it as 'Authorization: Bearer <token>'"
 )
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="The server's CHATBOT_ADMIN_TOKEN; the write endpoints are off without it.",
+    description="The server's CHATBOT_ADMIN_TOKEN; the admin endpoints are off without it.",
 )
 
 

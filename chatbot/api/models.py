@@ -1,8 +1,9 @@
 """The API's own request and response bodies.
 
-Answers, citations, passages, articles and re-index reports are the library's dataclasses
-(:class:`chatbot.answering.Answer`, :class:`chatbot.retrieval.Hit`,
-:class:`chatbot.library.ArticleInfo`, :class:`chatbot.index.IndexReport`), used as response
+Answers, citations, passages, articles, re-index reports, feedback and the gaps report are
+the library's dataclasses (:class:`chatbot.answering.Answer`, :class:`chatbot.retrieval.Hit`,
+:class:`chatbot.library.ArticleInfo`, :class:`chatbot.index.IndexReport`,
+:class:`chatbot.questionlog.Feedback`, :class:`chatbot.gaps.GapsReport`), used as response
 models as they are; only what exists for HTTP alone is declared here.
 """
 
@@ -12,7 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from chatbot.api.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, MAX_TURN_CHARS
+from chatbot.api.limits import (
+    MAX_COMMENT_CHARS,
+    MAX_HISTORY_TURNS,
+    MAX_QUESTION_CHARS,
+    MAX_TURN_CHARS,
+)
 from chatbot.library import ArticleInfo
 
 Question = Annotated[str, StringConstraints(max_length=MAX_QUESTION_CHARS)]
@@ -39,6 +45,16 @@ class AskRequest(BaseModel):
 
     question: Question
     history: list[TurnIn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+
+
+class FeedbackRequest(BaseModel):
+    """A thumbs up or down on an answer, by the ``answer_id`` that ``POST /ask`` gave it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    rating: Literal["up", "down"]
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS)] = ""
 
 
 class Uploaded(BaseModel):

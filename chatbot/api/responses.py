@@ -2,8 +2,9 @@
 
 Bad input always gets a 4xx with a ``detail`` message naming the problem: bodies over their
 limit get 413 (checked while the body streams in), malformed JSON, parameters or files 422,
-a wrong or missing admin token 401, write endpoints without ``CHATBOT_ADMIN_TOKEN`` 403, a
-busy server 429 with ``Retry-After``. Only a server without a usable index answers 503.
+an unknown article or answer id 404, a wrong or missing admin token 401, admin endpoints
+without ``CHATBOT_ADMIN_TOKEN`` 403, a busy server 429 with ``Retry-After``. Only a server
+without a usable index answers 503.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def problem(exc: StarletteHTTPException) -> SafeJSONResponse:
 _DESCRIBED = {
     400: "the request cannot be used",
     401: "missing or wrong admin token",
-    403: "the write endpoints are disabled (no CHATBOT_ADMIN_TOKEN)",
+    403: "the admin endpoints are disabled (no CHATBOT_ADMIN_TOKEN)",
     404: "no such article",
     409: "the corpus has no articles: a re-index would empty the index",
     413: "the body is over its size limit",
@@ -60,9 +61,17 @@ _DESCRIBED = {
 }
 
 
-def described(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` of an operation for the error codes it can give."""
-    return {code: {"model": Problem, "description": _DESCRIBED[code]} for code in codes}
+def described(
+    *codes: int, because: dict[int, str] | None = None, json_errors: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of an operation for the error codes it can give (``because``: the
+    descriptions of codes that mean something else for it). ``json_errors`` for an
+    operation whose success is not JSON (``/gaps.csv``): its errors are JSON all the same."""
+    notes = {**_DESCRIBED, **(because or {})}
+    if json_errors:
+        problem_json = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        return {code: {"description": notes[code], "content": problem_json} for code in codes}
+    return {code: {"model": Problem, "description": notes[code]} for code in codes}
 
 
 def add_error_handlers(app: FastAPI) -> None:
