@@ -13,6 +13,7 @@ from chatbot.answering import Answer
 from chatbot.config import Settings
 from chatbot.index import IndexUnusableError
 from chatbot.library import Service, ensure_index
+from chatbot.provenance import STALE_NOTE
 
 EMERGENCY_TITLE = "Get help now"
 URGENT_TITLE = "Contact your doctor today"
@@ -76,12 +77,26 @@ def render_answer(answer: Answer, service: Service) -> None:
         st.caption("Sources")
         for group in presentation.source_groups(answer.citations):
             citation = group[0]
-            label = presentation.escape_markdown(presentation.source_label(citation))
-            with st.expander(label):
+            label = presentation.source_label(citation)
+            if citation.stale:
+                label += f" · {STALE_NOTE}"
+            with st.expander(presentation.escape_markdown(label)):
                 about = [citation.publisher] if citation.publisher else []
+                if presentation.freshness(citation):
+                    about.append(presentation.freshness(citation))
                 spans = ", ".join(f"{c.start}–{c.end}" for c in group)
                 about.append(f"{citation.article_id}, characters {spans}")
                 st.caption(presentation.escape_markdown(" · ".join(about)))
+                if citation.stale:
+                    st.warning(
+                        presentation.escape_markdown(
+                            presentation.stale_warning(citation, service.settings.stale_after_days)
+                        ),
+                        icon=":material/history:",
+                    )
+                link = presentation.source_link(citation)
+                if link:
+                    st.caption("Source: " + link)
                 passage = presentation.passage_of(chunks, citation)
                 if passage is None:
                     for c in group:

@@ -17,6 +17,7 @@ from chatbot.library import (
     list_articles,
 )
 from chatbot.presentation import escape_markdown
+from chatbot.provenance import STALE_NOTE
 
 service = webui.service()
 settings = service.settings
@@ -35,6 +36,9 @@ def article_table() -> None:
                 "chunks": a.chunks,
                 "sha256": a.sha256[:12],
                 "indexed": a.indexed_at,
+                "published": a.published,
+                "reviewed": a.reviewed,
+                "freshness": STALE_NOTE if a.stale else "",
                 "problem": a.error,
             }
             for a in articles
@@ -42,6 +46,15 @@ def article_table() -> None:
         hide_index=True,
         width="stretch",
     )
+    stale = [a for a in articles if a.stale]
+    if stale:
+        st.warning(
+            escape_markdown(
+                f"{len(stale)} article(s) {STALE_NOTE} (reviewed, else published, more than "
+                f"{settings.stale_after_days} days ago): " + ", ".join(a.id for a in stale)
+            ),
+            icon=":material/history:",
+        )
     waiting = [a for a in articles if a.state != "indexed"]
     if waiting:
         st.warning(
@@ -81,8 +94,8 @@ article_table()
 st.subheader("Add or replace articles")
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader(
-        f"Markdown, text or HTML files, at most {MAX_UPLOAD_FILES}; a file whose name matches "
-        "an article replaces it",
+        f"Markdown, text, HTML, PDF or Word (.docx) files, at most {MAX_UPLOAD_FILES}; a file "
+        "whose name matches an article replaces it",
         type=[s.lstrip(".") for s in UPLOAD_SUFFIXES],
         accept_multiple_files=True,
     )
