@@ -206,7 +206,8 @@ def _ends_paragraph(previous: str, line: str, width: int) -> bool:
         return True
     if ends_sentence and _looks_like_heading(line, width):
         return True
-    return _looks_like_heading(previous, width)
+    # A line far shorter than the page's lines is a heading, a list item or a last line.
+    return len(previous) < 0.6 * width and not previous.endswith((",", "-"))
 
 
 def _looks_like_heading(line: str, width: int) -> bool:
