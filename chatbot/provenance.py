@@ -72,7 +72,10 @@ def parse_sidecar(data: bytes) -> dict[str, Any]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise MetadataError(f"is not valid UTF-8 (byte at offset {exc.start})") from None
+        raise MetadataError(
+            f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
     try:
         loaded = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
