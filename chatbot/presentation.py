@@ -88,6 +88,16 @@ def stale_warning(citation: Citation, after_days: int) -> str:
     )
 
 
+def stale_sources(citations: Sequence[Citation]) -> str:
+    """One line naming the sources that may be out of date (``""`` when none is), e.g.
+    ``Sources [2], [3] may be out of date: check a current source.``"""
+    numbers = [f"[{g[0].n}]" for g in source_groups(citations) if g[0].stale]
+    if not numbers:
+        return ""
+    which = f"Source {numbers[0]}" if len(numbers) == 1 else f"Sources {', '.join(numbers)}"
+    return f"{which} {STALE_NOTE}: check a current source."
+
+
 def source_link(citation: Citation) -> str:
     """A Markdown link to the cited article's ``source_url``: its text escaped, its address
     percent-encoded; ``""`` unless the address is http(s)."""

@@ -13,10 +13,10 @@ from chatbot.answering import Answer
 from chatbot.config import Settings
 from chatbot.index import IndexUnusableError
 from chatbot.library import Service, ensure_index
-from chatbot.provenance import STALE_NOTE
 
 EMERGENCY_TITLE = "Get help now"
 URGENT_TITLE = "Contact your doctor today"
+STALE_ICON = ":material/history:"
 
 
 @st.cache_resource(show_spinner="Loading the models and the index…")
@@ -77,10 +77,8 @@ def render_answer(answer: Answer, service: Service) -> None:
         st.caption("Sources")
         for group in presentation.source_groups(answer.citations):
             citation = group[0]
-            label = presentation.source_label(citation)
-            if citation.stale:
-                label += f" · {STALE_NOTE}"
-            with st.expander(presentation.escape_markdown(label)):
+            label = presentation.escape_markdown(presentation.source_label(citation))
+            with st.expander(label):
                 about = [citation.publisher] if citation.publisher else []
                 if presentation.freshness(citation):
                     about.append(presentation.freshness(citation))
@@ -88,11 +86,10 @@ def render_answer(answer: Answer, service: Service) -> None:
                 about.append(f"{citation.article_id}, characters {spans}")
                 st.caption(presentation.escape_markdown(" · ".join(about)))
                 if citation.stale:
-                    st.warning(
-                        presentation.escape_markdown(
-                            presentation.stale_warning(citation, service.settings.stale_after_days)
-                        ),
-                        icon=":material/history:",
+                    days = service.settings.stale_after_days
+                    st.caption(
+                        f"{STALE_ICON} "
+                        + presentation.escape_markdown(presentation.stale_warning(citation, days))
                     )
                 link = presentation.source_link(citation)
                 if link:
@@ -103,4 +100,7 @@ def render_answer(answer: Answer, service: Service) -> None:
                         st.markdown(f"**{presentation.escape_markdown(c.quote)}**")
                 else:
                     st.markdown(presentation.highlighted_passage(passage, group))
+        stale = presentation.stale_sources(answer.citations)
+        if stale:
+            st.caption(f"{STALE_ICON} " + presentation.escape_markdown(stale))
     st.caption(presentation.escape_markdown(answer.disclaimer))

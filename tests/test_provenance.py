@@ -24,6 +24,7 @@ from chatbot.presentation import (
     freshness,
     plain_text,
     source_link,
+    stale_sources,
     stale_warning,
 )
 from chatbot.provenance import Provenance, is_stale, provenance_of
@@ -541,23 +542,47 @@ def source_card(tmp_path: Path, *citations: Citation) -> AppTest:
 
 
 def test_the_source_card_shows_publisher_dates_staleness_and_link(tmp_path: Path) -> None:
-    at = source_card(tmp_path, CITE)
+    fresh = Citation(
+        **{**CITE.__dict__, "n": 2, "article_id": "ivig", "title": "IVIG", "stale": False}
+    )
+    at = source_card(tmp_path, CITE, fresh)
+    # The labels stay the sources' names; the marks are in the cards and under them.
     assert [e.label for e in at.expander] == [
-        escape_markdown("[1] Lupus and Nerves › Nerves · may be out of date")
+        escape_markdown("[1] Lupus and Nerves › Nerves"),
+        escape_markdown("[2] IVIG › Nerves"),
     ]
-    captions = [c.value for c in at.caption]
-    assert (
+    assert [c.value for c in at.expander[0].caption] == [
         escape_markdown(
             "Rheum Weekly · published 2019-01-10 · reviewed 2021-02-01 · may be out of date · "
             "lupus, characters 10–34"
-        )
-        in captions
-    )
-    assert (
+        ),
+        ":material/history: " + escape_markdown(stale_warning(CITE, 730)),
         r"Source: [https\:\/\/rheum\.example\.org\/lupus\-nerves]"
-        "(https://rheum.example.org/lupus-nerves)"
-    ) in captions
-    assert [w.value for w in at.warning] == [escape_markdown(stale_warning(CITE, 730))]
+        "(https://rheum.example.org/lupus-nerves)",
+    ]
+    assert [c.value for c in at.expander[1].caption] == [
+        escape_markdown(
+            "Rheum Weekly · published 2019-01-10 · reviewed 2021-02-01 · ivig, characters 10–34"
+        ),
+        r"Source: [https\:\/\/rheum\.example\.org\/lupus\-nerves]"
+        "(https://rheum.example.org/lupus-nerves)",
+    ]
+    assert [c.value for c in at.main.caption][-2:] == [
+        ":material/history: "
+        + escape_markdown("Source [1] may be out of date: check a current source."),
+        escape_markdown(Answer.disclaimer),
+    ]
+    assert len(at.warning) == 0
+
+
+def test_stale_sources_names_each_stale_source_once() -> None:
+    second = Citation(**{**CITE.__dict__, "start": 40, "end": 60})
+    other = Citation(**{**CITE.__dict__, "n": 3, "article_id": "ivig"})
+    fresh = Citation(**{**CITE.__dict__, "n": 2, "stale": False})
+    assert stale_sources([CITE, second, fresh, other]) == (
+        "Sources [1], [3] may be out of date: check a current source."
+    )
+    assert stale_sources([fresh]) == ""
 
 
 def test_a_source_card_escapes_hostile_metadata_and_links_only_http(tmp_path: Path) -> None:
@@ -593,3 +618,28 @@ def test_provenance_module_constants() -> None:
     )
     assert provenance.is_sidecar(Path("corpus/carpal-tunnel.meta.yaml"))
     assert not provenance.is_sidecar(Path("corpus/meta.yaml"))
+
+
+def test_the_library_page_shows_the_dates_and_marks_stale_articles(env: Settings) -> None:
+    today = dt.date.today().isoformat()
+    for name in ("lupus", "carpal-tunnel"):
+        write(env.corpus_dir / f"{name}.meta.yaml", f"reviewed: {today}\n".encode())
+    library.reindex(env)
+    at = AppTest.from_file(str(REPO / "ui" / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("library.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns) == [
+        "title", "id", "state", "chunks", "sha256", "indexed", "published", "reviewed",
+        "freshness", "problem",
+    ]  # fmt: skip
+    rows = {r.id: (r.published, r.reviewed, r.freshness) for r in table.itertuples()}
+    assert rows == {
+        "carpal-tunnel": ("2000-01-01", today, ""),  # published: the PDF's creation date
+        "ivig": ("2020-05-04", "", "may be out of date"),
+        "lupus": ("2019-01-10", today, ""),
+    }
+    assert ":material/history: " + escape_markdown(
+        "1 article(s) may be out of date (reviewed, else published, more than 730 days ago): ivig"
+    ) in [c.value for c in at.caption]

@@ -46,15 +46,6 @@ def article_table() -> None:
         hide_index=True,
         width="stretch",
     )
-    stale = [a for a in articles if a.stale]
-    if stale:
-        st.warning(
-            escape_markdown(
-                f"{len(stale)} article(s) {STALE_NOTE} (reviewed, else published, more than "
-                f"{settings.stale_after_days} days ago): " + ", ".join(a.id for a in stale)
-            ),
-            icon=":material/history:",
-        )
     waiting = [a for a in articles if a.state != "indexed"]
     if waiting:
         st.warning(
@@ -63,6 +54,15 @@ def article_table() -> None:
                 + ", ".join(f"{a.id} ({a.state})" for a in waiting)
             ),
             icon=":material/pending:",
+        )
+    stale = [a for a in articles if a.stale]
+    if stale:
+        st.caption(
+            ":material/history: "
+            + escape_markdown(
+                f"{len(stale)} article(s) {STALE_NOTE} (reviewed, else published, more than "
+                f"{settings.stale_after_days} days ago): " + ", ".join(a.id for a in stale)
+            )
         )
     st.caption(escape_markdown(f"Index version {service.version}, in {settings.index_dir}"))
 
