@@ -9,14 +9,15 @@ dosing requests get no dosing instruction.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import zip_longest
 from typing import Any, Literal, Protocol
 
-from chatbot import safety, understanding
+from chatbot import provenance, safety, understanding
 from chatbot.cache import LruCache
 from chatbot.chunking import embedding_text, split_sentences
 from chatbot.config import Settings
@@ -51,6 +52,9 @@ class Citation:
     ``n`` numbers the passage: sentences of one passage share it (and one source card).
     ``label`` is the list label or heading the quote leans on, shown before it in the
     answer ("Symmetric polyneuropathy: A more general form ...") but not part of the quote.
+    ``source_url``, ``published`` and ``reviewed`` are the article's provenance
+    (:mod:`chatbot.provenance`; ``""`` when unknown) and ``stale`` says it may be out of
+    date: reviewed (else published) more than ``CHATBOT_STALE_AFTER_DAYS`` days ago.
     """
 
     n: int
@@ -62,6 +66,10 @@ class Citation:
     start: int
     end: int
     label: str = ""
+    source_url: str = ""
+    published: str = ""
+    reviewed: str = ""
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -435,19 +443,21 @@ def _render(
     numbers: dict[str, int] = {}
     for s in sentences:
         n = numbers.setdefault(s.hit.chunk_id, len(numbers) + 1)
-        record = articles[s.hit.article_id]
-        meta = record.meta or {}
+        found = provenance.provenance_of(articles[s.hit.article_id].meta)
         citations.append(
             Citation(
                 n=n,
                 article_id=s.hit.article_id,
                 title=s.hit.title,
-                publisher=str(meta.get("publisher") or meta.get("author") or ""),
+                publisher=found.publisher,
                 section=s.hit.section,
                 quote=s.text,
                 start=s.start,
                 end=s.end,
                 label=s.label,
+                source_url=found.source_url,
+                published=found.published,
+                reviewed=found.reviewed,
             )
         )
         shown = f"{s.label}: {s.text}" if s.label else s.text
@@ -495,8 +505,11 @@ class Chatbot:
         settings: Settings | None = None,
         detector: safety.Detector | None = None,
         reading: understanding.Understanding | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
     ) -> None:
         self.retriever = retriever
+        # Which cited articles may be out of date is judged on this day (a test fixes it).
+        self.today = today
         self.settings = settings or retriever.settings
         self.answerer = answerer or ExtractiveAnswerer(
             min_evidence=self.settings.answer_min_evidence, reranker=retriever.reranker
@@ -553,11 +566,31 @@ class Chatbot:
             key = (self.retriever.index.version, question, scope)
             found, cached = self.answers.get(key)
             if found and cached is not None:
-                return replace(cached, latency_ms=_elapsed_ms(started))
+                return self._dated(replace(cached, latency_ms=_elapsed_ms(started)))
         answer = self._ask(question, history, articles, started)
         if key is not None:
             self.answers.put(key, answer)
-        return answer
+        return self._dated(answer)
+
+    def _dated(self, answer: Answer) -> Answer:
+        """``answer`` with each citation marked stale or not as of today (a cached answer
+        may have been made on another day)."""
+        today = self.today()
+        days = self.settings.stale_after_days
+
+        def dated(citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
+            return tuple(
+                replace(c, stale=provenance.is_stale(c.reviewed or c.published, today, days))
+                for c in citations
+            )
+
+        if not answer.citations and not answer.sections:
+            return answer
+        return replace(
+            answer,
+            citations=dated(answer.citations),
+            sections=tuple(replace(s, citations=dated(s.citations)) for s in answer.sections),
+        )
 
     def _ask(
         self,

@@ -54,6 +54,9 @@ class Settings:
     # truncates past 256.
     chunk_max_tokens: int = 128
     max_file_bytes: int = 5_000_000
+    # An article reviewed (else published) more than this many days ago is marked "may be
+    # out of date" where it is cited and listed (chatbot/provenance.py).
+    stale_after_days: int = 730
     search_k: int = 5
     # Retrieval: candidates taken from each of dense and BM25, reciprocal-rank-fusion constant,
     # how many fused candidates the cross-encoder rescores, and the cosine at which a chunk
@@ -169,6 +172,7 @@ class Settings:
             "embedding_batch_size",
             "chunk_max_tokens",
             "max_file_bytes",
+            "stale_after_days",
             "search_k",
             "rerank_max_length",
             "candidates",

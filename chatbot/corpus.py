@@ -1,4 +1,10 @@
-"""Load articles from files: Markdown (front matter optional), plain text and HTML."""
+"""Load articles from files: Markdown (front matter optional), plain text, HTML, PDF and Word.
+
+PDF and Word (.docx) files are read by :mod:`chatbot.documents` into the same Markdown-like
+text (a PDF page is a section ``Page N``). Every article's metadata may be completed by a
+``NAME.meta.yaml`` sidecar next to its file, whose keys win over the file's own
+(:mod:`chatbot.provenance`); a sidecar is not an article itself.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +20,14 @@ from typing import Any
 
 import yaml
 
+from chatbot import provenance
+from chatbot.documents import DOCX_SUFFIXES, PDF_SUFFIXES, DocumentError, read_docx, read_pdf
+
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
-SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES
+DOCUMENT_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES
+SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES | DOCUMENT_SUFFIXES
 
 # HTML elements whose content is never article text.
 _HTML_DROP = (
@@ -68,9 +78,11 @@ class ArticleError(ValueError):
 class Article:
     """One source article.
 
-    ``text`` is the body that chunks and citations slice into (front matter removed);
-    ``meta`` holds the front matter (title, publisher, date, references, ...);
-    ``sha256`` is the hash of the file's bytes, used to notice changes.
+    ``text`` is the body that chunks and citations slice into (front matter removed; for a
+    PDF or Word file, the text read from it); ``meta`` holds the front matter or document
+    properties with the sidecar's keys over them (title, publisher, source_url, published,
+    reviewed, references, ...); ``sha256`` is the hash of the file's bytes, followed by the
+    sidecar's when there is one, used to notice changes.
     """
 
     id: str
@@ -99,8 +111,8 @@ def load_corpus(directory: Path, *, max_bytes: int) -> CorpusLoad:
     """Load every supported file directly inside ``directory``.
 
     A file that cannot be used is reported in ``failures``; the others still load.
-    Hidden files and files with other suffixes (a README.txt is an article, a .json is not)
-    are ignored.
+    Hidden files, ``*.meta.yaml`` sidecars (read with their article) and files with other
+    suffixes (a README.txt is an article, a .json is not) are ignored.
 
     Raises:
         FileNotFoundError: the directory does not exist.
@@ -111,7 +123,11 @@ def load_corpus(directory: Path, *, max_bytes: int) -> CorpusLoad:
     articles: dict[str, Article] = {}
     failures: list[LoadFailure] = []
     for path in sorted(directory.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        if (
+            path.name.startswith(".")
+            or provenance.is_sidecar(path)
+            or path.suffix.lower() not in SUPPORTED_SUFFIXES
+        ):
             continue
         try:
             article = load_article(path, max_bytes=max_bytes)
@@ -132,13 +148,15 @@ def load_article(path: Path, *, max_bytes: int, article_id: str | None = None) -
     """Read one file into an :class:`Article`.
 
     Args:
-        path: a ``.md``, ``.markdown``, ``.txt``, ``.html`` or ``.htm`` file.
-        max_bytes: files larger than this are refused.
+        path: a ``.md``, ``.markdown``, ``.txt``, ``.html``, ``.htm``, ``.pdf`` or ``.docx``
+            file; a ``NAME.meta.yaml`` next to it adds to its metadata.
+        max_bytes: files (and sidecars) larger than this are refused.
         article_id: the id to give the article; the file stem by default.
 
     Raises:
-        ArticleError: the file is missing, too large, binary, not UTF-8, empty, of an
-            unsupported type, or has broken front matter.
+        ArticleError: the file is missing, too large, binary (for a text type), not UTF-8,
+            empty, of an unsupported type, has broken front matter or metadata, or is a PDF
+            or Word file that is encrypted, corrupt or without text.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -163,27 +181,93 @@ def load_article(path: Path, *, max_bytes: int, article_id: str | None = None) -
         data = path.read_bytes()
     except OSError as exc:
         raise ArticleError(path, f"cannot be read ({exc.strerror or exc})") from exc
-    text = decode_text(data, path)
-    if suffix in HTML_SUFFIXES:
-        title, body, meta = _parse_html(text)
+    if suffix in DOCUMENT_SUFFIXES:
+        if not data.strip():
+            raise ArticleError(path, "empty: the file has no article text")
+        try:
+            document = read_pdf(data) if suffix in PDF_SUFFIXES else read_docx(data)
+        except DocumentError as exc:
+            raise ArticleError(path, str(exc)) from None
+        title, body, meta = document.title, document.text, document.meta
+        where = "document properties"
     else:
-        meta, body = split_front_matter(text, path)
-        title = ""
+        text = decode_text(data, path)
+        if suffix in HTML_SUFFIXES:
+            title, body, meta = _parse_html(text)
+        else:
+            meta, body = split_front_matter(text, path)
+            title = ""
+        where = "front matter"
     body = body.strip("\n")
     if not body.strip():
         raise ArticleError(path, "empty: the file has no article text")
+    meta = _checked(meta, path, where)
+    sidecar = _read_sidecar(path, max_bytes)
+    digest = hashlib.sha256(data)
+    if sidecar is not None:
+        extra, raw = sidecar
+        meta = {**meta, **_checked(extra, path, f"sidecar {provenance.sidecar_of(path).name}")}
+        digest.update(b"\x00" + raw)
     meta_title = meta.get("title")
-    if meta_title is not None and not isinstance(meta_title, str):
-        raise ArticleError(path, "front matter field 'title' must be a string")
-    title = meta_title or title or _first_heading(body) or _humanise(article_id)
+    if not title and suffix not in PDF_SUFFIXES:  # a PDF's first heading is "Page 1"
+        title = _first_heading(body)
+    title = meta_title or title or _humanise(article_id)
     return Article(
         id=article_id,
         title=title.strip(),
         text=body,
         meta=meta,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=digest.hexdigest(),
         source=path.name,
     )
+
+
+def _checked(meta: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+    """``meta`` with its title and provenance fields checked (``where`` names its source)."""
+    title = meta.get("title")
+    if title is not None and not isinstance(title, str):
+        raise ArticleError(path, f"{where} field 'title' must be a string")
+    try:
+        return provenance.check(meta)
+    except provenance.MetadataError as exc:
+        raise ArticleError(path, f"{where}: {exc}") from None
+
+
+def _read_sidecar(path: Path, max_bytes: int) -> tuple[dict[str, Any], bytes] | None:
+    """The metadata of ``path``'s ``NAME.meta.yaml`` and its bytes (``None`` without one).
+
+    Raises:
+        ArticleError: (naming the article's file) the sidecar is too large, unreadable, not
+            a YAML mapping or not valid Unicode.
+    """
+    sidecar = provenance.sidecar_of(path)
+    try:
+        if not sidecar.is_file():
+            return None
+        size = sidecar.stat().st_size
+        if size > max_bytes:
+            raise ArticleError(
+                path,
+                f"its sidecar {sidecar.name} is {size:,} bytes, over the {max_bytes:,}-byte "
+                "limit (CHATBOT_MAX_FILE_BYTES)",
+            )
+        raw = sidecar.read_bytes()
+    except OSError as exc:
+        raise ArticleError(
+            path, f"its sidecar {sidecar.name} cannot be read ({exc.strerror or exc})"
+        ) from exc
+    try:
+        meta = provenance.parse_sidecar(raw)
+        json.dumps(meta, ensure_ascii=False).encode("utf-8")
+    except provenance.MetadataError as exc:
+        raise ArticleError(path, f"its sidecar {sidecar.name} {exc}") from None
+    except UnicodeEncodeError:
+        raise ArticleError(
+            path,
+            f"its sidecar {sidecar.name} is not valid Unicode (an escape such as \\ud800 "
+            "gives a lone surrogate)",
+        ) from None
+    return meta, raw
 
 
 def decode_text(data: bytes, path: Path | str = "<bytes>") -> str:

@@ -10,6 +10,7 @@ version, so a re-index done by any process is picked up without a restart.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from chatbot import provenance
 from chatbot.answering import Answer, Chatbot, Turn
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings
@@ -53,7 +55,7 @@ from chatbot.retrieval import Hit, Mode, Retriever, default_mode
 
 log = logging.getLogger(__name__)
 
-UPLOAD_SUFFIXES = (".md", ".txt", ".html")
+UPLOAD_SUFFIXES = (".md", ".txt", ".html", ".pdf", ".docx")
 # The most files one upload may hold (the library page and POST /articles).
 MAX_UPLOAD_FILES = 10
 _SLUG_DROP = re.compile(r"[^a-z0-9._-]+")
@@ -87,7 +89,9 @@ class ArticleInfo:
 
     ``state`` is ``indexed`` (file and index agree), ``new`` or ``changed`` (the file is not
     indexed yet), ``deleted`` (indexed, file gone) or ``failed`` (the file does not load;
-    ``error`` says why).
+    ``error`` says why). ``source_url``, ``published`` and ``reviewed`` are the article's
+    provenance (:mod:`chatbot.provenance`, ``""`` when unknown); ``stale`` says it may be out
+    of date (reviewed, else published, more than ``CHATBOT_STALE_AFTER_DAYS`` days ago).
     """
 
     id: str
@@ -99,6 +103,10 @@ class ArticleInfo:
     indexed_at: str
     state: State
     error: str = ""
+    source_url: str = ""
+    published: str = ""
+    reviewed: str = ""
+    stale: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,16 +169,15 @@ def save_article(settings: Settings, filename: str, data: bytes) -> ArticleInfo:
         for other in _files_of(corpus, article_id):
             if other != target:
                 other.unlink(missing_ok=True)
-    publisher = article.meta.get("publisher")
     return ArticleInfo(
         id=article.id,
         title=article.title,
         source=target.name,
-        publisher=publisher if isinstance(publisher, str) else "",
         chunks=0,
         sha256=article.sha256,
         indexed_at="",
         state="new",
+        **_provenance(article.meta, settings, dt.date.today()),
     )
 
 
@@ -210,7 +217,8 @@ def save_articles(settings: Settings, uploads: Sequence[tuple[str, bytes]]) -> l
 
 
 def delete_article(settings: Settings, article_id: str) -> list[str]:
-    """Remove an article's file from the corpus; the next :func:`reindex` drops its chunks.
+    """Remove an article's file (and its ``NAME.meta.yaml`` sidecar, if any) from the
+    corpus; the next :func:`reindex` drops its chunks.
 
     Returns:
         the names of the files removed.
@@ -225,6 +233,9 @@ def delete_article(settings: Settings, article_id: str) -> list[str]:
         removed = _files_of(corpus, article_id)
         if not removed:
             raise ArticleNotFoundError(f"no article {article_id!r} in the corpus")
+        sidecar = provenance.sidecar_of(removed[0])
+        if sidecar.is_file():
+            removed.append(sidecar)
         for path in removed:
             path.unlink(missing_ok=True)
     return [p.name for p in removed]
@@ -298,8 +309,10 @@ def reindex(
     )
 
 
-def list_articles(settings: Settings) -> list[ArticleInfo]:
-    """Every article in the live index or the corpus, with whether it waits for a re-index."""
+def list_articles(settings: Settings, today: dt.date | None = None) -> list[ArticleInfo]:
+    """Every article in the live index or the corpus, with whether it waits for a re-index
+    and whether it may be out of date on ``today`` (by default the date today)."""
+    today = dt.date.today() if today is None else today
     indexed: dict[str, ArticleInfo] = {}
     try:
         index = load_index(settings.index_dir, verify=False, store=configured_store(settings))
@@ -307,16 +320,15 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
         index = None
     if index is not None:
         for record in index.articles.values():
-            publisher = record.meta.get("publisher")
             indexed[record.id] = ArticleInfo(
                 id=record.id,
                 title=record.title,
                 source=record.source,
-                publisher=publisher if isinstance(publisher, str) else "",
                 chunks=len(record.chunk_ids),
                 sha256=record.sha256,
                 indexed_at=record.indexed_at,
                 state="indexed",
+                **_provenance(record.meta, settings, today),
             )
     found: dict[str, ArticleInfo] = {}
     corpus = Path(settings.corpus_dir)
@@ -327,16 +339,15 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
             if old is not None and old.sha256 == article.sha256:
                 found[article.id] = old
                 continue
-            publisher = article.meta.get("publisher")
             found[article.id] = ArticleInfo(
                 id=article.id,
                 title=article.title,
                 source=article.source,
-                publisher=publisher if isinstance(publisher, str) else "",
                 chunks=old.chunks if old else 0,
                 sha256=article.sha256,
                 indexed_at=old.indexed_at if old else "",
                 state="changed" if old else "new",
+                **_provenance(article.meta, settings, today),
             )
         for failure in loaded.failures:
             path = Path(failure.path)
@@ -353,11 +364,28 @@ def list_articles(settings: Settings) -> list[ArticleInfo]:
                 indexed_at=old.indexed_at if old else "",
                 state="failed",
                 error=failure.error,
+                source_url=old.source_url if old else "",
+                published=old.published if old else "",
+                reviewed=old.reviewed if old else "",
+                stale=old.stale if old else False,
             )
     for article_id, info in indexed.items():
         if article_id not in found:
             found[article_id] = ArticleInfo(**{**asdict(info), "state": "deleted"})
     return sorted(found.values(), key=lambda a: (a.title.lower(), a.id))
+
+
+def _provenance(meta: Any, settings: Settings, today: dt.date) -> dict[str, Any]:
+    """The :class:`ArticleInfo` fields an article's metadata gives (publisher, provenance,
+    staleness on ``today``)."""
+    found = provenance.provenance_of(meta)
+    return {
+        "publisher": found.publisher,
+        "source_url": found.source_url,
+        "published": found.published,
+        "reviewed": found.reviewed,
+        "stale": provenance.is_stale(found.as_of, today, settings.stale_after_days),
+    }
 
 
 def _files_of(corpus: Path, article_id: str) -> list[Path]:

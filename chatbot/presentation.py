@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote, urlsplit
 
 from chatbot.answering import Answer, Citation
 from chatbot.chunking import Chunk
+from chatbot.provenance import STALE_NOTE
 
 # Every ASCII punctuation character CommonMark lets a backslash escape.
 _MARKDOWN_SPECIAL = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
@@ -62,6 +64,54 @@ def source_label(citation: Citation) -> str:
     return f"[{citation.n}] {where}"
 
 
+def freshness(citation: Citation) -> str:
+    """The cited article's dates and whether it may be out of date, e.g. ``published
+    2019-03-01 · reviewed 2021-05-02 · may be out of date`` (``""`` when it has no dates)."""
+    parts = []
+    if citation.published:
+        parts.append(f"published {citation.published}")
+    if citation.reviewed:
+        parts.append(f"reviewed {citation.reviewed}")
+    if citation.stale:
+        parts.append(STALE_NOTE)
+    return " · ".join(parts)
+
+
+def stale_warning(citation: Citation, after_days: int) -> str:
+    """Why a cited article may be out of date, in words (plain text: escape it to draw it)."""
+    what, day = (
+        ("reviewed", citation.reviewed) if citation.reviewed else ("published", citation.published)
+    )
+    return (
+        f"This article {STALE_NOTE}: it was last {what} on {day}, more than {after_days} days "
+        "ago. Check a current source or ask a health professional."
+    )
+
+
+def stale_sources(citations: Sequence[Citation]) -> str:
+    """One line naming the sources that may be out of date (``""`` when none is), e.g.
+    ``Sources [2], [3] may be out of date: check a current source.``"""
+    numbers = [f"[{g[0].n}]" for g in source_groups(citations) if g[0].stale]
+    if not numbers:
+        return ""
+    which = f"Source {numbers[0]}" if len(numbers) == 1 else f"Sources {', '.join(numbers)}"
+    return f"{which} {STALE_NOTE}: check a current source."
+
+
+def source_link(citation: Citation) -> str:
+    """A Markdown link to the cited article's ``source_url``: its text escaped, its address
+    percent-encoded; ``""`` unless the address is http(s)."""
+    url = citation.source_url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    target = quote(url, safe="/:?#@!$&*+,;=%~-._")  # no spaces, brackets, quotes or <>
+    return f"[{escape_markdown(url)}]({target})"
+
+
 def source_groups(citations: Sequence[Citation]) -> list[list[Citation]]:
     """The citations grouped by source number: the sentences of one passage, one card."""
     groups: dict[int, list[Citation]] = {}
@@ -83,7 +133,9 @@ def plain_text(answer: Answer) -> str:
             c = group[0]
             by = f", {c.publisher}" if c.publisher else ""
             spans = ", ".join(f"{g.start}-{g.end}" for g in group)
-            sources.append(f"{source_label(c)}{by} ({c.article_id}, characters {spans})")
+            line = f"{source_label(c)}{by} ({c.article_id}, characters {spans})"
+            about = " · ".join(x for x in (freshness(c), c.source_url) if x)
+            sources.append(f"{line}\n    {about}" if about else line)
         parts.append("Sources:\n" + "\n".join(sources))
     parts.append(answer.disclaimer)
     return "\n\n".join(parts)

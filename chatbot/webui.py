@@ -16,6 +16,7 @@ from chatbot.library import Service, ensure_index
 
 EMERGENCY_TITLE = "Get help now"
 URGENT_TITLE = "Contact your doctor today"
+STALE_ICON = ":material/history:"
 
 
 @st.cache_resource(show_spinner="Loading the models and the index…")
@@ -79,13 +80,27 @@ def render_answer(answer: Answer, service: Service) -> None:
             label = presentation.escape_markdown(presentation.source_label(citation))
             with st.expander(label):
                 about = [citation.publisher] if citation.publisher else []
+                if presentation.freshness(citation):
+                    about.append(presentation.freshness(citation))
                 spans = ", ".join(f"{c.start}–{c.end}" for c in group)
                 about.append(f"{citation.article_id}, characters {spans}")
                 st.caption(presentation.escape_markdown(" · ".join(about)))
+                if citation.stale:
+                    days = service.settings.stale_after_days
+                    st.caption(
+                        f"{STALE_ICON} "
+                        + presentation.escape_markdown(presentation.stale_warning(citation, days))
+                    )
+                link = presentation.source_link(citation)
+                if link:
+                    st.caption("Source: " + link)
                 passage = presentation.passage_of(chunks, citation)
                 if passage is None:
                     for c in group:
                         st.markdown(f"**{presentation.escape_markdown(c.quote)}**")
                 else:
                     st.markdown(presentation.highlighted_passage(passage, group))
+        stale = presentation.stale_sources(answer.citations)
+        if stale:
+            st.caption(f"{STALE_ICON} " + presentation.escape_markdown(stale))
     st.caption(presentation.escape_markdown(answer.disclaimer))

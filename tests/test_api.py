@@ -28,6 +28,7 @@ from tests.api_server import AUTH, TOKEN, serving
 from tests.conftest import CORPUS, FakeEmbedder
 
 DUPIXENT = "Can Dupixent cause nerve pain?"
+UPLOADS = ".md, .txt, .html, .pdf, .docx"
 GOUT = (
     b"---\ntitle: Gout and the Tarsal Tunnel\n---\n# Gout and the Tarsal Tunnel\n\n"
     b"## Crystals\n\nGout crystals can press on the tarsal tunnel nerves of the ankle.\n\n"
@@ -41,8 +42,13 @@ BAD_UPLOADS = [
     ),
     ("empty.md", b"", "empty.md: empty: the file has no article text"),
     ("blank.txt", b"  \n\n ", "blank.txt: empty: the file has no article text"),
-    ("notes.pdf", b"%PDF-1.4", "notes.pdf: unsupported type .pdf; upload .md, .txt, .html files"),
-    ("noext", b"text", "noext: unsupported type (none); upload .md, .txt, .html files"),
+    (
+        "notes.pdf",
+        b"%PDF-1.4",
+        "notes.pdf: not a readable PDF (Stream has ended unexpectedly)",
+    ),
+    ("notes.rtf", b"{\\rtf1}", f"notes.rtf: unsupported type .rtf; upload {UPLOADS} files"),
+    ("noext", b"text", f"noext: unsupported type (none); upload {UPLOADS} files"),
     (
         "latin.md",
         "# Café\n\nUne phrase en français.".encode("latin-1"),
@@ -60,7 +66,7 @@ BAD_UPLOADS = [
         "broken.md: front matter is not valid YAML at line 3: expected ',' or ']', but got "
         "'<stream end>'",
     ),
-    ("../../", b"# x\n\nwords", "the file: unsupported type (none); upload .md, .txt, .html files"),
+    ("../../", b"# x\n\nwords", f"the file: unsupported type (none); upload {UPLOADS} files"),
 ]
 
 

@@ -87,7 +87,9 @@ def test_html_drops_scripts_styles_and_navigation(tmp_path: Path) -> None:
         ("list.md", "---\n- a\n- b\n---\nBody.\n", "front matter must be a mapping"),
         ("num-title.md", "---\ntitle: 42\n---\nBody.\n", "'title' must be a string"),
         ("bad id!.md", "Body.\n", "the article id 'bad id!'"),
-        ("notes.pdf", "Body.\n", "unsupported file type .pdf"),
+        ("notes.rtf", "Body.\n", "unsupported file type .rtf"),
+        ("notes.pdf", "Body.\n", "not a readable PDF (Stream has ended unexpectedly)"),
+        ("notes.docx", "Body.\n", "not a readable Word .docx file (File is not a zip file)"),
     ],
 )
 def test_bad_files_are_refused_with_the_reason(

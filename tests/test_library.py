@@ -39,7 +39,7 @@ from chatbot.library import (
 from chatbot.retrieval import Hit, Retriever
 from tests.conftest import FakeEmbedder, RecordingReranker
 
-UPLOADS = ".md, .txt, .html"
+UPLOADS = ".md, .txt, .html, .pdf, .docx"
 SMALL = {
     "ivig.md": b"# IVIG\n\n## Source\n\nIVIG is made from pooled plasma of donors.\n\n"
     b"## Side effects\n\nIVIG can cause headache and fever after infusion.\n",
@@ -137,7 +137,7 @@ def test_article_id_keeps_only_a_slug_of_the_last_name_part(
 @pytest.mark.parametrize(
     ("filename", "message"),
     [
-        ("paper.pdf", f"paper.pdf: unsupported type .pdf; upload {UPLOADS} files"),
+        ("paper.doc", f"paper.doc: unsupported type .doc; upload {UPLOADS} files"),
         ("README", f"README: unsupported type (none); upload {UPLOADS} files"),
         ("setup.EXE", f"setup.EXE: unsupported type .exe; upload {UPLOADS} files"),
         ("../../evil.sh", f"evil.sh: unsupported type .sh; upload {UPLOADS} files"),
@@ -188,6 +188,10 @@ def test_save_writes_the_exact_bytes_under_a_server_side_name(
         "indexed_at": "",
         "state": "new",
         "error": "",
+        "source_url": "",
+        "published": "",
+        "reviewed": "",
+        "stale": False,
     }
 
 
@@ -267,8 +271,8 @@ def test_save_refuses_unusable_files_and_leaves_the_corpus_as_it_was(
 
 def test_save_refuses_an_unsupported_name_before_writing(lib: Settings, scratch: Path) -> None:
     before = snapshot(lib.corpus_dir)
-    with pytest.raises(LibraryError, match=r"^paper\.pdf: unsupported type \.pdf; upload"):
-        save_article(lib, "paper.pdf", GOUT)
+    with pytest.raises(LibraryError, match=r"^paper\.rtf: unsupported type \.rtf; upload"):
+        save_article(lib, "paper.rtf", GOUT)
     assert snapshot(lib.corpus_dir) == before
     assert list(scratch.iterdir()) == []
 

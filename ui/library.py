@@ -19,6 +19,7 @@ from chatbot.library import (
     list_articles,
 )
 from chatbot.presentation import escape_markdown
+from chatbot.provenance import STALE_NOTE
 
 service = webui.service()
 settings = service.settings
@@ -37,6 +38,9 @@ def article_table() -> None:
                 "chunks": a.chunks,
                 "sha256": a.sha256[:12],
                 "indexed": a.indexed_at,
+                "published": a.published,
+                "reviewed": a.reviewed,
+                "freshness": STALE_NOTE if a.stale else "",
                 "problem": a.error,
             }
             for a in articles
@@ -52,6 +56,15 @@ def article_table() -> None:
                 + ", ".join(f"{a.id} ({a.state})" for a in waiting)
             ),
             icon=":material/pending:",
+        )
+    stale = [a for a in articles if a.stale]
+    if stale:
+        st.caption(
+            ":material/history: "
+            + escape_markdown(
+                f"{len(stale)} article(s) {STALE_NOTE} (reviewed, else published, more than "
+                f"{settings.stale_after_days} days ago): " + ", ".join(a.id for a in stale)
+            )
         )
     st.caption(escape_markdown(f"Index version {service.version}, in {settings.index_dir}"))
 
@@ -83,8 +96,8 @@ article_table()
 st.subheader("Add or replace articles")
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader(
-        f"Markdown, text or HTML files, at most {MAX_UPLOAD_FILES}; a file whose name matches "
-        "an article replaces it",
+        f"Markdown, text, HTML, PDF or Word (.docx) files, at most {MAX_UPLOAD_FILES}; a file "
+        "whose name matches an article replaces it",
         type=[s.lstrip(".") for s in UPLOAD_SUFFIXES],
         accept_multiple_files=True,
     )

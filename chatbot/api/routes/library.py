@@ -49,8 +49,9 @@ def upload(
         list[UploadFile],
         File(
             description=(
-                f"{', '.join(UPLOAD_SUFFIXES)} files in UTF-8, at most {MAX_UPLOAD_FILES}; "
-                "the article id is made from the file name; every file is saved or none"
+                f"{', '.join(UPLOAD_SUFFIXES)} files (text types in UTF-8), at most "
+                f"{MAX_UPLOAD_FILES}; the article id is made from the file name; every file "
+                "is saved or none"
             )
         ),
     ],
