@@ -562,8 +562,7 @@ class Chatbot:
         if not history:
             # A first message is answered from itself alone: the same text, filter and index
             # version give the same answer, so a repeat is served from the cache.
-            scope = None if articles is None else frozenset(articles)
-            key = (self.retriever.index.version, question, scope)
+            key = self._answer_key(question, articles)
             found, cached = self.answers.get(key)
             if found and cached is not None:
                 return self._dated(replace(cached, latency_ms=_elapsed_ms(started)))
@@ -571,6 +570,14 @@ class Chatbot:
         if key is not None:
             self.answers.put(key, answer)
         return self._dated(answer)
+
+    def is_cached(self, question: str, articles: Collection[str] | None = None) -> bool:
+        """Whether :meth:`ask` would answer ``question`` (a first message) from the cache."""
+        return self._answer_key(question, articles) in self.answers
+
+    def _answer_key(self, question: str, articles: Collection[str] | None) -> tuple[Any, ...]:
+        scope = None if articles is None else frozenset(articles)
+        return (self.retriever.index.version, question, scope)
 
     def _dated(self, answer: Answer) -> Answer:
         """``answer`` with each citation marked stale or not as of today (a cached answer

@@ -77,6 +77,11 @@ class LruCache(Generic[V]):
         self.put(key, made)
         return made
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether ``key`` is kept (not counted as a hit or a miss, not made more recent)."""
+        with self._lock:
+            return key in self._values
+
     def clear(self) -> None:
         with self._lock:
             self._values.clear()

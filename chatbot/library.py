@@ -481,6 +481,11 @@ class Service:
             self._record(question, answer, bot.retriever.index.version)
         return answer
 
+    def is_cached(self, question: str, articles: Collection[str] | None = None) -> bool:
+        """Whether ``question``, asked as a first message, would be answered from the answer
+        cache of the live index version (no model runs)."""
+        return self.chatbot.is_cached(question, articles)
+
     def _record(self, question: str, answer: Answer, version: str) -> None:
         assert self.questions is not None
         searched = answer.status != "conversation" and bool(answer.query)

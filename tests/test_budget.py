@@ -7,18 +7,23 @@ tests prove the behaviour that the figures rest on.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import anyio
-import httpx
 import pytest
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
 
 from chatbot.answering import Chatbot, Turn
-from chatbot.api.guard import AdmissionGate
+from chatbot.api import create_app
+from chatbot.api.admission import Admission
 from chatbot.cache import LruCache
 from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings, SettingsError
+from chatbot.library import reindex
 from chatbot.retrieval import Retriever
 from tests.conftest import FakeEmbedder, FakeIndex, KeywordReranker
 
@@ -169,56 +174,88 @@ def test_the_cross_encoder_rescores_at_most_rerank_limit_passages(
     assert all(h.rerank_score is None for h in hits[8:])
 
 
-# ------------------------------------------------------------------ the admission gate
+# ------------------------------------------------------------------ the admission queue
 
 
-class Held:
-    """An ASGI app that answers 200 once ``release`` is set; counts what it served."""
-
-    def __init__(self) -> None:
-        self.release = anyio.Event()
-        self.served = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.release.wait()
-        self.served += 1
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-
-async def _until(condition: Any) -> None:
-    for _ in range(10_000):  # bounded: each turn lets the other tasks run
+def _until(condition: Callable[[], bool]) -> None:
+    """Wait for another thread to reach a state (bounded; each turn yields the CPU)."""
+    for _ in range(20_000):
         if condition():
             return
-        await anyio.sleep(0)
+        time.sleep(0.001)
     raise AssertionError("the state was not reached")
 
 
-@pytest.mark.asyncio
-async def test_the_gate_queues_then_refuses_with_retry_after() -> None:
-    held = Held()
-    gate = AdmissionGate(held, workers=1, queue=1, paths={"/ask"})
-    transport = httpx.ASGITransport(app=gate)
-    statuses: list[int] = []
-    async with httpx.AsyncClient(transport=transport, base_url="http://gate") as http:
+def test_the_queue_serves_in_turn_then_refuses_with_retry_after() -> None:
+    admission = Admission(workers=1, queue=1)
+    release = threading.Event()
+    order: list[str] = []
 
-        async def ask() -> None:
-            statuses.append((await http.post("/ask", json={"question": "q"})).status_code)
+    def hold(name: str) -> None:
+        with admission.turn():
+            order.append(name)
+            release.wait(timeout=60)
 
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(ask)
-            await _until(lambda: gate.serving == 1)
-            tasks.start_soon(ask)
-            await _until(lambda: gate.waiting == 1)
-            refused = await http.post("/ask", json={"question": "q"})
-            assert refused.status_code == 429
-            assert int(refused.headers["retry-after"]) >= 1
-            assert "busy" in refused.json()["detail"]
-            # Other paths do not queue.
-            queued, free = held.release, anyio.Event()
-            free.set()
-            held.release = free
-            assert (await http.get("/healthz")).status_code == 200
-            queued.set()
-        assert statuses == [200, 200]
-    assert gate.refused == 1 and gate.serving == 0 and gate.waiting == 0
+    first = threading.Thread(target=hold, args=("first",))
+    first.start()
+    _until(lambda: admission.serving == 1)
+    second = threading.Thread(target=hold, args=("second",))
+    second.start()
+    _until(lambda: admission.waiting == 1)
+    with pytest.raises(HTTPException) as refused, admission.turn():
+        pass
+    assert refused.value.status_code == 429
+    assert int(refused.value.headers["Retry-After"]) >= 1
+    assert "busy" in str(refused.value.detail)
+    release.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert order == ["first", "second"]
+    assert (admission.refused, admission.serving, admission.waiting) == (1, 0, 0)
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path, corpus_copy: Path, fake: FakeEmbedder) -> Settings:
+    settings = Settings(
+        corpus_dir=corpus_copy,
+        index_dir=tmp_path / "index",
+        embedding_model="fake-embedder",
+        reranker_model="none",
+        api_workers=1,
+        api_queue=0,
+    )
+    reindex(settings)
+    return settings
+
+
+def test_a_full_queue_refuses_new_work_but_serves_kept_answers(api_settings: Settings) -> None:
+    with TestClient(create_app(api_settings)) as client:
+        assert client.post("/ask", json={"question": QUESTION}).status_code == 200
+        admission: Admission = client.app.state.admission  # type: ignore[attr-defined]
+        release = threading.Event()
+
+        def hold() -> None:
+            with admission.turn():
+                release.wait(timeout=60)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            _until(lambda: admission.serving == 1)
+            kept = client.post("/ask", json={"question": QUESTION})
+            assert kept.status_code == 200 and kept.json()["status"] == "answered"
+            busy = client.post("/ask", json={"question": "What is IVIG?"})
+            assert busy.status_code == 429
+            assert int(busy.headers["retry-after"]) >= 1
+            assert busy.json()["detail"].startswith("the server is busy")
+            assert client.get("/search", params={"q": "IVIG"}).status_code == 429
+            follow_up = {
+                "question": "and for children?",
+                "history": [{"role": "user", "content": QUESTION}],
+            }
+            assert client.post("/ask", json=follow_up).status_code == 429
+            assert client.get("/healthz").status_code == 200  # no turn needed
+        finally:
+            release.set()
+            holder.join(timeout=60)
+        assert client.post("/ask", json={"question": "What is IVIG?"}).status_code == 200

@@ -13,8 +13,9 @@ The parts, one job each:
 - :mod:`chatbot.api.routes`: the routes, one ``APIRouter`` per part (questions, feedback,
   gaps, library, health);
 - :mod:`chatbot.api.deps`: ``Depends(get_service)`` and the admin check;
-- :mod:`chatbot.api.guard`: body limits, the admission queue (429 with ``Retry-After`` when it
-  is full) and JSON-only headers, as ASGI middleware;
+- :mod:`chatbot.api.guard`: body limits and JSON-only headers, as ASGI middleware;
+- :mod:`chatbot.api.admission`: the admission queue of ``/ask`` and ``/search`` (429 with
+  ``Retry-After`` when it is full; a cached answer needs no turn);
 - :mod:`chatbot.api.responses`: errors as ``Problem`` bodies; :mod:`chatbot.api.models`: the
   bodies only HTTP has; :mod:`chatbot.api.limits`: what a request may carry.
 
@@ -27,11 +28,11 @@ Example:
 
 from __future__ import annotations
 
+from chatbot.api.admission import Admission
 from chatbot.api.app import create_app
 from chatbot.api.deps import ADMIN_DISABLED, get_service, require_admin
-from chatbot.api.guard import AdmissionGate, RequestGuard
+from chatbot.api.guard import RequestGuard
 from chatbot.api.limits import (
-    GATED_PATHS,
     MAX_ARTICLE_ID_CHARS,
     MAX_COMMENT_CHARS,
     MAX_FILTER_ARTICLES,
@@ -59,7 +60,6 @@ from chatbot.api.responses import SafeJSONResponse
 
 __all__ = [
     "ADMIN_DISABLED",
-    "GATED_PATHS",
     "MAX_ARTICLE_ID_CHARS",
     "MAX_COMMENT_CHARS",
     "MAX_FILTER_ARTICLES",
@@ -72,7 +72,7 @@ __all__ = [
     "MAX_TURN_CHARS",
     "MAX_UPLOAD_FILES",
     "UPLOAD_OVERHEAD_BYTES",
-    "AdmissionGate",
+    "Admission",
     "AskRequest",
     "Deleted",
     "FeedbackRequest",

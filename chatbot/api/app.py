@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 
-from chatbot.api.guard import AdmissionGate, RequestGuard
-from chatbot.api.limits import GATED_PATHS
+from chatbot.api.admission import Admission
+from chatbot.api.guard import RequestGuard
 from chatbot.api.responses import add_error_handlers
 from chatbot.api.routes import feedback, gaps, health, library, questions
 from chatbot.config import Settings
@@ -50,10 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    # The last added runs first: the guard sees every request, the gate only those in limits.
-    app.add_middleware(
-        AdmissionGate, workers=settings.api_workers, queue=settings.api_queue, paths=GATED_PATHS
-    )
+    app.state.admission = Admission(settings.api_workers, settings.api_queue)
     app.add_middleware(RequestGuard, settings=settings)
     add_error_handlers(app)
     app.include_router(questions.router(settings))

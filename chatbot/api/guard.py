@@ -1,20 +1,15 @@
-"""ASGI middleware in front of the routes: body limits, the admission queue, safe headers.
+"""ASGI middleware in front of the routes: body limits and safe headers.
 
 :class:`RequestGuard` refuses bodies over their limit and uploads without the admin token
 before they are parsed, and adds headers that keep browsers from treating any response as
-anything but JSON. :class:`AdmissionGate` lets ``workers`` model-running requests (``/ask``,
-``/search``) run at once and ``queue`` more wait their turn; one more gets a 429 with
-``Retry-After`` at once, rather than a wait that grows with the load.
+anything but JSON. The admission queue is :mod:`chatbot.api.admission`.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import anyio
 from fastapi import HTTPException
 
 from chatbot.api.deps import admin_refusal, bearer_token
@@ -104,65 +99,3 @@ async def drain(receive: Receive, budget: int) -> None:
         budget -= len(message.get("body", b""))
         if not message.get("more_body", False):
             return
-
-
-class AdmissionGate:
-    """At most ``workers`` requests to ``paths`` served at once and ``queue`` waiting in
-    arrival order; beyond that a 429 with ``Retry-After`` (seconds), answered at once.
-
-    ``Retry-After`` is the time the requests ahead are expected to take: the queue's length
-    over the workers, times the mean service time of recent requests (at least 1 s).
-    """
-
-    def __init__(self, app: ASGIApp, workers: int, queue: int, paths: Collection[str]) -> None:
-        if workers < 1 or queue < 0:
-            raise ValueError(
-                f"an admission gate needs workers >= 1 and queue >= 0, not {workers}, {queue}"
-            )
-        self.app = app
-        self.workers = workers
-        self.queue = queue
-        self.paths = frozenset(paths)
-        self.serving = 0
-        self.waiting = 0
-        self.refused = 0
-        self._service_s = 0.5  # a running mean of how long one request takes
-        self._slots: anyio.Semaphore | None = None  # made in the event loop, on first use
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        if self._slots is None:
-            self._slots = anyio.Semaphore(self.workers)
-        slots = self._slots
-        if self.serving + self.waiting >= self.workers + self.queue:
-            self.refused += 1
-            await drain(receive, 2 * MAX_JSON_BYTES)
-            await problem(self.busy())(scope, receive, send)
-            return
-        self.waiting += 1
-        try:
-            await slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.serving += 1
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.serving -= 1
-            slots.release()
-            self._service_s += 0.2 * (time.perf_counter() - started - self._service_s)
-
-    def busy(self) -> HTTPException:
-        """The 429 for a request that finds the queue full."""
-        ahead = self.serving + self.waiting
-        retry = max(1, math.ceil(ahead / self.workers * self._service_s))
-        return HTTPException(
-            429,
-            f"the server is busy: {self.serving} requests are being answered and "
-            f"{self.waiting} are waiting (the most it queues is {self.queue}); "
-            f"retry in {retry} s",
-            headers={"Retry-After": str(retry)},
-        )

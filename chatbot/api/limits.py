@@ -22,6 +22,3 @@ MAX_SINCE_DAYS = 3650
 # (MAX_UPLOAD_FILES files of CHATBOT_MAX_FILE_BYTES, plus this much for the multipart framing).
 MAX_JSON_BYTES = 512 * 1024
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024
-# The endpoints that run the models, and so wait their turn in the admission queue
-# (CHATBOT_API_WORKERS served at once, CHATBOT_API_QUEUE waiting).
-GATED_PATHS = frozenset({"/ask", "/search"})

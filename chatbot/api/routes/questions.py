@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import StringConstraints
 
 from chatbot.answering import Answer, Turn
+from chatbot.api.admission import admit, admit_question
 from chatbot.api.deps import ServiceDep
 from chatbot.api.limits import MAX_ARTICLE_ID_CHARS, MAX_FILTER_ARTICLES, MAX_K, MAX_QUERY_CHARS
 from chatbot.api.models import AskRequest
@@ -29,6 +30,7 @@ def router(settings: Settings) -> APIRouter:
         response_model=Answer,
         responses=described(400, 413, 422, 429, 503),
         summary="A cited answer to a question (the JSON of `chatbot ask --json`)",
+        dependencies=[Depends(admit_question)],
         **JSON_ONLY,
     )
     def ask(request: AskRequest, service: ServiceDep) -> Answer:
@@ -43,6 +45,7 @@ def router(settings: Settings) -> APIRouter:
         response_model=list[Hit],
         responses=described(400, 422, 429, 503),
         summary="The best passages for a query (the JSON of `chatbot search --json`)",
+        dependencies=[Depends(admit)],
         **JSON_ONLY,
     )
     def search(
