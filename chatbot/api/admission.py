@@ -3,7 +3,7 @@
 :class:`Admission` lets ``workers`` requests run the models at once and ``queue`` more wait
 their turn in arrival order; one more gets a 429 with ``Retry-After`` at once, rather than a
 wait that grows with the load. A first question whose answer is in the answer cache needs no
-model and no turn: ``/ask`` serves it without queueing (:func:`admit_question`).
+model and no turn: ``/ask`` serves it without queueing (``turn(needed=False)``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-
-from chatbot.api.deps import ServiceDep
-from chatbot.api.models import AskRequest
 
 
 class Admission:
@@ -45,12 +42,16 @@ class Admission:
         self._changed = threading.Condition()
 
     @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Wait for a turn and hold it for the ``with`` block.
+    def turn(self, *, needed: bool = True) -> Iterator[None]:
+        """Wait for a turn and hold it for the ``with`` block (``needed=False``: the work runs
+        no model, and goes ahead at once).
 
         Raises:
             HTTPException: 429 with ``Retry-After``, at once, when the queue is full.
         """
+        if not needed:
+            yield
+            return
         with self._changed:
             if self.serving + self.waiting >= self.workers + self.queue:
                 self.refused += 1
@@ -98,16 +99,5 @@ AdmissionDep = Annotated[Admission, Depends(get_admission)]
 
 def admit(admission: AdmissionDep) -> Iterator[None]:
     """A turn for the route (``/search``): held until the route has returned."""
-    with admission.turn():
-        yield
-
-
-def admit_question(
-    request: AskRequest, service: ServiceDep, admission: AdmissionDep
-) -> Iterator[None]:
-    """A turn for ``/ask``, unless the question is a first message whose answer is kept."""
-    if not request.history and service.is_cached(request.question):
-        yield
-        return
     with admission.turn():
         yield

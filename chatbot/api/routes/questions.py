@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import StringConstraints
 
 from chatbot.answering import Answer, Turn
-from chatbot.api.admission import admit, admit_question
+from chatbot.api.admission import AdmissionDep, admit
 from chatbot.api.deps import ServiceDep
 from chatbot.api.limits import MAX_ARTICLE_ID_CHARS, MAX_FILTER_ARTICLES, MAX_K, MAX_QUERY_CHARS
 from chatbot.api.models import AskRequest
@@ -30,15 +30,17 @@ def router(settings: Settings) -> APIRouter:
         response_model=Answer,
         responses=described(400, 413, 422, 429, 503),
         summary="A cited answer to a question (the JSON of `chatbot ask --json`)",
-        dependencies=[Depends(admit_question)],
         **JSON_ONLY,
     )
-    def ask(request: AskRequest, service: ServiceDep) -> Answer:
+    def ask(request: AskRequest, service: ServiceDep, admission: AdmissionDep) -> Answer:
         history = [
             Turn(role=t.role, content=t.content, articles=tuple(t.articles))
             for t in request.history
         ]
-        return service.ask(request.question, history)
+        # A first question whose answer is kept runs no model: it takes no turn in the queue.
+        kept = not history and service.is_cached(request.question)
+        with admission.turn(needed=not kept):
+            return service.ask(request.question, history)
 
     @routes.get(
         "/search",
