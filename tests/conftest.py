@@ -320,3 +320,59 @@ def make_fake_index(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., F
 def fake_index(make_fake_index: Callable[..., FakeIndex]) -> FakeIndex:
     """The real corpus indexed with a fresh ``FakeEmbedder`` (chunks of at most 200 tokens)."""
     return make_fake_index()
+
+
+# ---------------------------------------------------------------- the API on the fake embedder
+
+
+def fake_settings(tmp_path: Path, **changes: Any) -> Settings:
+    """Settings over a copy of the corpus, the fake embedder, no reranker and the test
+    admin token (``tests.api_server.TOKEN``)."""
+    import dataclasses
+    import shutil
+
+    from tests.api_server import TOKEN
+
+    corpus = tmp_path / "corpus"
+    if not corpus.exists():
+        shutil.copytree(CORPUS, corpus)
+    base = Settings(
+        corpus_dir=corpus,
+        index_dir=tmp_path / "index",
+        embedding_model="fake-embedder",
+        reranker_model="none",
+        evidence_dense_scale=20.0,
+        evidence_dense_shift=-6.0,
+        admin_token=TOKEN,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path, fake: FakeEmbedder) -> Settings:
+    """:func:`fake_settings`, indexed."""
+    from chatbot import library
+
+    settings = fake_settings(tmp_path)
+    library.reindex(settings)
+    return settings
+
+
+@pytest.fixture
+def api_client(api_settings: Settings) -> Iterator[Any]:
+    """A ``TestClient`` of the API over :func:`api_settings` (lifespan run)."""
+    from fastapi.testclient import TestClient
+
+    from chatbot import api
+
+    with TestClient(api.create_app(api_settings)) as client:
+        yield client
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every entry under ``folder`` (hidden ones too): file bytes, ``None`` for folders."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+        if p.name != ".lock"
+    }

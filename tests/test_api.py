@@ -25,7 +25,7 @@ from chatbot.config import Settings
 from chatbot.library import Service, list_articles
 from chatbot.questionlog import QuestionLog
 from tests.api_server import AUTH, TOKEN, serving
-from tests.conftest import CORPUS, FakeEmbedder
+from tests.conftest import CORPUS, FakeEmbedder, fake_settings, snapshot
 
 DUPIXENT = "Can Dupixent cause nerve pain?"
 UPLOADS = ".md, .txt, .html, .pdf, .docx"
@@ -70,15 +70,6 @@ BAD_UPLOADS = [
 ]
 
 
-def snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every entry under ``folder`` (hidden ones too): file bytes, ``None`` for folders."""
-    return {
-        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(folder.rglob("*"))
-        if p.name != ".lock"
-    }
-
-
 def without_latency(answer: dict[str, Any]) -> dict[str, Any]:
     """An answer without what differs from one ask to the next: its latency and its
     answer_id (random, one per answer)."""
@@ -88,34 +79,14 @@ def without_latency(answer: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ fake-embedder fixtures
 
 
-def fake_settings(tmp_path: Path, **changes: Any) -> Settings:
-    """Settings over a copy of the corpus, the fake embedder and no reranker."""
-    corpus = tmp_path / "corpus"
-    if not corpus.exists():
-        shutil.copytree(CORPUS, corpus)
-    base = Settings(
-        corpus_dir=corpus,
-        index_dir=tmp_path / "index",
-        embedding_model="fake-embedder",
-        reranker_model="none",
-        evidence_dense_scale=20.0,
-        evidence_dense_shift=-6.0,
-        admin_token=TOKEN,
-    )
-    return dataclasses.replace(base, **changes)
+@pytest.fixture
+def settings(api_settings: Settings) -> Settings:
+    return api_settings
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeEmbedder) -> Settings:
-    settings = fake_settings(tmp_path)
-    library.reindex(settings)
-    return settings
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(api.create_app(settings)) as client:
-        yield client
+def client(api_client: TestClient) -> TestClient:
+    return api_client
 
 
 # ------------------------------------------------------------------------ shapes

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,20 @@ from chatbot.config import Settings
 from chatbot.library import Service
 from chatbot.questionlog import QuestionLog
 from tests.api_server import AUTH
-from tests.conftest import FakeEmbedder
-from tests.test_api import fake_settings
+from tests.conftest import FakeEmbedder, fake_settings
 
 UNCOVERED = "Is ozempic good for weight loss?"
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeEmbedder) -> Settings:
-    settings = fake_settings(tmp_path)
-    library.reindex(settings)
-    return settings
+def settings(api_settings: Settings) -> Settings:
+    return api_settings
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(api.create_app(settings)) as client:
-        yield client
+def client(api_client: TestClient) -> TestClient:
+    return api_client
 
 
 def ask(client: TestClient, question: str) -> dict[str, Any]:

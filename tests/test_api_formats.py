@@ -4,16 +4,13 @@ provenance of articles and citations (fake embedder, in process)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from chatbot import api, library
 from chatbot.config import Settings
 from tests.api_server import AUTH
-from tests.conftest import FakeEmbedder
+from tests.conftest import snapshot
 from tests.documents import (
     CARPAL_PAGES,
     GOUT_BLOCKS,
@@ -22,7 +19,6 @@ from tests.documents import (
     pdf_bytes,
     scan_pdf_bytes,
 )
-from tests.test_api import fake_settings, snapshot
 
 CARPAL = pdf_bytes(CARPAL_PAGES, title="Carpal Tunnel Syndrome", author="Hand Clinic")
 GOUT = docx_bytes(GOUT_BLOCKS, author="Foot Clinic", created=dt.datetime(2025, 3, 1, tzinfo=dt.UTC))
@@ -31,16 +27,13 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake: FakeEmbedder) -> Settings:
-    settings = fake_settings(tmp_path)
-    library.reindex(settings)
-    return settings
+def settings(api_settings: Settings) -> Settings:
+    return api_settings
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(api.create_app(settings)) as client:
-        yield client
+def client(api_client: TestClient) -> TestClient:
+    return api_client
 
 
 def test_post_articles_accepts_a_pdf_and_a_docx(client: TestClient, settings: Settings) -> None:

@@ -25,8 +25,7 @@ from chatbot.questionlog import (
     iso,
     redact,
 )
-from tests.conftest import REPO, FakeEmbedder
-from tests.test_api import fake_settings
+from tests.conftest import REPO, FakeEmbedder, fake_settings
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 UNCOVERED = "Is ozempic good for weight loss?"
