@@ -308,11 +308,9 @@ def split_front_matter(text: str, path: Path | str = "<text>") -> tuple[dict[str
     body = text[4 + end.end() :]
     try:
         meta = yaml.safe_load(raw) if raw.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ArticleError(path, f"front matter is not valid YAML{where}: {problem}") from exc
+    except yaml.YAMLError as exc:  # the front matter starts on line 2
+        problem = provenance.yaml_problem(exc, first_line=2)
+        raise ArticleError(path, f"front matter is not valid YAML{problem}") from exc
     if not isinstance(meta, dict):
         raise ArticleError(path, "front matter must be a mapping of 'key: value' lines")
     meta = _jsonable(meta)

@@ -79,10 +79,7 @@ def parse_sidecar(data: bytes) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MetadataError(f"is not valid YAML{where}: {problem}") from None
+        raise MetadataError(f"is not valid YAML{yaml_problem(exc)}") from None
     if not isinstance(loaded, dict):
         raise MetadataError("must be a mapping of 'key: value' lines")
     return {str(k): _plain(v) for k, v in loaded.items()}
@@ -115,6 +112,15 @@ def check(meta: Mapping[str, Any]) -> dict[str, Any]:
             )
         out[name] = value
     return out
+
+
+def yaml_problem(exc: yaml.YAMLError, first_line: int = 1) -> str:
+    """Where and what a YAML error is, as `` at line N: problem`` (``first_line``: the
+    number of the text's first line in its file)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + first_line}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}: {problem}"
 
 
 def provenance_of(meta: Mapping[str, Any] | None) -> Provenance:

@@ -26,6 +26,7 @@ from chatbot.library import Service, list_articles
 from chatbot.questionlog import QuestionLog
 from tests.api_server import AUTH, TOKEN, serving
 from tests.conftest import CORPUS, FakeEmbedder, fake_settings, snapshot
+from tests.documents import encrypted_pdf_bytes, scan_pdf_bytes
 
 DUPIXENT = "Can Dupixent cause nerve pain?"
 UPLOADS = ".md, .txt, .html, .pdf, .docx"
@@ -34,6 +35,32 @@ GOUT = (
     b"## Crystals\n\nGout crystals can press on the tarsal tunnel nerves of the ankle.\n\n"
     b"## Relief\n\nColchicine eases a gout flare that presses on the tarsal tunnel.\n"
 )
+# PDF and Word files that cannot be used (made by tests/documents.py).
+BAD_DOCUMENTS = [
+    (
+        "locked.pdf",
+        encrypted_pdf_bytes("secret"),
+        "locked.pdf: the PDF is encrypted and needs a password to open; save a copy "
+        "without a password",
+    ),
+    (
+        "scan.pdf",
+        scan_pdf_bytes(pages=2),
+        "scan.pdf: no text layer: none of its 2 page(s) has text to extract (a scanned "
+        "document?); run it through OCR or upload the text",
+    ),
+    (
+        "garbage.pdf",
+        b"\x8f\x00garbage" * 64,
+        "garbage.pdf: not a readable PDF (Stream has ended unexpectedly)",
+    ),
+    (
+        "garbage.docx",
+        b"\x8f\x00garbage" * 64,
+        "garbage.docx: not a readable Word .docx file (File is not a zip file)",
+    ),
+    ("empty.docx", b"", "empty.docx: empty: the file has no article text"),
+]
 BAD_UPLOADS = [
     (
         "binary.md",
@@ -493,7 +520,7 @@ def test_upload_reindex_delete_reindex(client: TestClient, settings: Settings) -
     assert "gout-notes" not in {a["id"] for a in client.get("/articles").json()}
 
 
-@pytest.mark.parametrize(("filename", "data", "error"), BAD_UPLOADS)
+@pytest.mark.parametrize(("filename", "data", "error"), BAD_UPLOADS + BAD_DOCUMENTS)
 def test_a_bad_upload_is_422_and_changes_nothing(
     client: TestClient, settings: Settings, filename: str, data: bytes, error: str
 ) -> None:

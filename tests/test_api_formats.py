@@ -15,9 +15,7 @@ from tests.documents import (
     CARPAL_PAGES,
     GOUT_BLOCKS,
     docx_bytes,
-    encrypted_pdf_bytes,
     pdf_bytes,
-    scan_pdf_bytes,
 )
 
 CARPAL = pdf_bytes(CARPAL_PAGES, title="Carpal Tunnel Syndrome", author="Hand Clinic")
@@ -78,47 +76,6 @@ def test_post_articles_accepts_a_pdf_and_a_docx(client: TestClient, settings: Se
     assert cited["quote"] == (
         "A wrist splint worn at night keeps the wrist straight and eases the tingling."
     )
-
-
-@pytest.mark.parametrize(
-    ("filename", "data", "error"),
-    [
-        (
-            "locked.pdf",
-            encrypted_pdf_bytes("secret"),
-            "locked.pdf: the PDF is encrypted and needs a password to open; save a copy "
-            "without a password",
-        ),
-        (
-            "scan.pdf",
-            scan_pdf_bytes(pages=2),
-            "scan.pdf: no text layer: none of its 2 page(s) has text to extract (a scanned "
-            "document?); run it through OCR or upload the text",
-        ),
-        (
-            "garbage.pdf",
-            b"\x8f\x00garbage" * 64,
-            "garbage.pdf: not a readable PDF (Stream has ended unexpectedly)",
-        ),
-        (
-            "garbage.docx",
-            b"\x8f\x00garbage" * 64,
-            "garbage.docx: not a readable Word .docx file (File is not a zip file)",
-        ),
-        ("empty.docx", b"", "empty.docx: empty: the file has no article text"),
-    ],
-)
-def test_an_unusable_pdf_or_docx_is_422_and_changes_nothing(
-    client: TestClient, settings: Settings, filename: str, data: bytes, error: str
-) -> None:
-    before = snapshot(settings.corpus_dir.parent)
-    response = client.post("/articles", files={"files": (filename, data)}, headers=AUTH)
-    assert response.status_code == 422
-    assert response.json() == {
-        "detail": f"{error}; nothing was saved",
-        "errors": [{"loc": ["body", "files", 0], "msg": error}],
-    }
-    assert snapshot(settings.corpus_dir.parent) == before
 
 
 def test_a_good_pdf_with_a_bad_docx_saves_neither(client: TestClient, settings: Settings) -> None:

@@ -25,7 +25,7 @@ from chatbot.chunking import ChunkingConfig
 from chatbot.config import Settings, SettingsError
 from chatbot.library import reindex
 from chatbot.retrieval import Retriever
-from tests.conftest import FakeEmbedder, FakeIndex, KeywordReranker
+from tests.conftest import FakeEmbedder, FakeIndex, KeywordReranker, fake_settings
 
 QUESTION = "Can Dupixent cause nerve pain?"
 
@@ -215,21 +215,15 @@ def test_the_queue_serves_in_turn_then_refuses_with_retry_after() -> None:
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path, corpus_copy: Path, fake: FakeEmbedder) -> Settings:
-    settings = Settings(
-        corpus_dir=corpus_copy,
-        index_dir=tmp_path / "index",
-        embedding_model="fake-embedder",
-        reranker_model="none",
-        api_workers=1,
-        api_queue=0,
-    )
+def queue_settings(tmp_path: Path, fake: FakeEmbedder) -> Settings:
+    """The API's fake settings with one worker and no room to wait."""
+    settings = fake_settings(tmp_path, api_workers=1, api_queue=0)
     reindex(settings)
     return settings
 
 
-def test_a_full_queue_refuses_new_work_but_serves_kept_answers(api_settings: Settings) -> None:
-    with TestClient(create_app(api_settings)) as client:
+def test_a_full_queue_refuses_new_work_but_serves_kept_answers(queue_settings: Settings) -> None:
+    with TestClient(create_app(queue_settings)) as client:
         assert client.post("/ask", json={"question": QUESTION}).status_code == 200
         admission: Admission = client.app.state.admission  # type: ignore[attr-defined]
         release = threading.Event()
